@@ -23,6 +23,8 @@ test-slow:
 lint:
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m mypy
+	$(PYTHON) -m check_jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(dir $(PYTHON))zizmor --offline .github/workflows
 
 sync:
 	$(PYTHON) sync_donations.py $(SYNC_ARGS)
