@@ -1,0 +1,261 @@
+"""The SQLite schema, its forward migrations, and how every connection is opened.
+
+The schema version lives in `PRAGMA user_version`. MIGRATIONS[i] takes a database from
+version i to version i + 1; every statement in it is idempotent (IF NOT EXISTS, OR IGNORE),
+so a step that is re-run after an interruption, or by two processes racing, does no harm.
+Steps already released are never edited: a change is a new step at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+BUSY_TIMEOUT_MS = 30_000  # a reader or a second process may hold the lock for a moment
+
+_V1_TABLES = """
+CREATE TABLE IF NOT EXISTS politicians (
+    bioguide_id TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    party       TEXT,
+    state       TEXT,
+    chamber     TEXT,
+    fec_ids     TEXT NOT NULL DEFAULT '[]',   -- JSON list of FEC candidate ids
+    source      TEXT,
+    loaded_at   TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS fec_mappings (
+    bioguide_id    TEXT NOT NULL REFERENCES politicians (bioguide_id),
+    candidate_id   TEXT NOT NULL,
+    committee_id   TEXT NOT NULL,
+    committee_name TEXT,
+    designation    TEXT,
+    cycle          INTEGER NOT NULL,
+    resolved_at    TEXT NOT NULL,
+    provenance     TEXT,
+    PRIMARY KEY (bioguide_id, candidate_id, committee_id, cycle)
+);
+-- plan_units: distinct (committee, cycle) for a set of cycles
+CREATE INDEX IF NOT EXISTS fec_mappings_cycle_committee ON fec_mappings (cycle, committee_id);
+
+CREATE TABLE IF NOT EXISTS donations (
+    sub_id                        TEXT PRIMARY KEY NOT NULL,  -- TEXT keys accept NULL otherwise
+    committee_id                  TEXT NOT NULL,
+    contributor_name              TEXT,
+    contributor_first_name        TEXT,
+    contributor_last_name         TEXT,
+    contributor_employer          TEXT,
+    contributor_occupation        TEXT,
+    contributor_city              TEXT,
+    contributor_state             TEXT,
+    contributor_zip               TEXT,
+    contributor_id                TEXT,
+    entity_type                   TEXT,
+    is_individual                 INTEGER CHECK (is_individual IN (0, 1)),
+    contribution_receipt_amount   REAL,
+    contribution_receipt_date     TEXT,
+    two_year_transaction_period   INTEGER,
+    report_year                   INTEGER,
+    report_type                   TEXT,
+    receipt_type                  TEXT,
+    line_number                   TEXT,
+    memo_code                     TEXT,
+    memo_text                     TEXT,
+    transaction_id                TEXT,
+    back_reference_transaction_id TEXT,
+    file_number                   INTEGER,
+    image_number                  TEXT,
+    pdf_url                       TEXT,
+    amendment_indicator           TEXT,
+    load_date                     TEXT,
+    first_seen_at                 TEXT NOT NULL,
+    last_seen_at                  TEXT NOT NULL,
+    superseded_at                 TEXT   -- set by a reconciliation; rows are never deleted
+);
+CREATE INDEX IF NOT EXISTS donations_committee_date
+    ON donations (committee_id, contribution_receipt_date);
+CREATE INDEX IF NOT EXISTS donations_contributor_name ON donations (contributor_name);
+
+CREATE TABLE IF NOT EXISTS sync_state (
+    committee_id       TEXT NOT NULL,
+    cycle              INTEGER NOT NULL,
+    status             TEXT NOT NULL DEFAULT 'pending'
+                       CHECK (status IN ('pending', 'running', 'complete', 'failed')),
+    cursor             TEXT,      -- the whole last_indexes object, JSON; NULL = start of pass
+    pass_min_load_date TEXT,
+    pass_sort          TEXT,
+    pass_started_at    TEXT,
+    pass_max_load_date TEXT,      -- largest load_date seen in the pass so far
+    rows_seen          INTEGER NOT NULL DEFAULT 0,
+    requests           INTEGER NOT NULL DEFAULT 0,
+    last_error         TEXT,
+    loaded_through     TEXT,      -- watermark: advanced only when a pass completes
+    completed_at       TEXT,
+    updated_at         TEXT,
+    PRIMARY KEY (committee_id, cycle)
+);
+
+CREATE TABLE IF NOT EXISTS runs (
+    run_id      INTEGER PRIMARY KEY,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    options     TEXT,   -- JSON, never the API key
+    status      TEXT,
+    exit_code   INTEGER,
+    summary     TEXT,   -- JSON
+    elapsed_s   REAL
+);
+"""
+
+# v2: remember that a politician-cycle was resolved even when it mapped to nothing, so it
+# is not looked up again on every run. Existing mappings count as resolutions.
+_V2_RESOLUTIONS = """
+CREATE TABLE IF NOT EXISTS resolutions (
+    bioguide_id TEXT NOT NULL REFERENCES politicians (bioguide_id),
+    cycle       INTEGER NOT NULL,
+    resolved_at TEXT NOT NULL,
+    PRIMARY KEY (bioguide_id, cycle)
+);
+INSERT OR IGNORE INTO resolutions (bioguide_id, cycle, resolved_at)
+    SELECT bioguide_id, cycle, MIN(resolved_at) FROM fec_mappings GROUP BY bioguide_id, cycle;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1_TABLES, _V2_RESOLUTIONS)
+SCHEMA_VERSION: int = len(MIGRATIONS)
+
+
+class DatabaseError(Exception):
+    """A database problem, as one line a user can act on."""
+
+
+class SchemaTooNew(DatabaseError):
+    """The file was written by a newer sync_donations than this one."""
+
+
+def utc_now() -> str:
+    """The current time in the format stored everywhere: 2026-11-28T12:00:00Z."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    """Open `path` (created if missing) with the project's settings and a current schema.
+
+    Transactions are explicit (isolation_level=None): callers use `transaction()`.
+    check_same_thread stays True, so sqlite3 refuses use from any other thread.
+    """
+    label = os.fspath(path)
+    try:
+        conn = sqlite3.connect(label, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    except sqlite3.Error as exc:
+        raise DatabaseError(f"cannot open {label}: {_open_failure(exc, label)}") from exc
+    try:
+        _configure(conn)
+        ensure_schema(conn, label=label)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise DatabaseError(f"cannot open {label}: {_open_failure(exc, label)}") from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _configure(conn: sqlite3.Connection) -> None:
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    # The first statement that reads the file: a non-database fails here.
+    conn.execute("PRAGMA journal_mode = WAL").fetchone()
+    # NORMAL in WAL mode loses nothing on a process kill, only on power loss.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+
+
+def _open_failure(exc: sqlite3.Error, label: str) -> str:
+    """SQLite's reason, made specific when the directory is the problem."""
+    reason = str(exc)
+    if "unable to open" not in reason and "readonly" not in reason:
+        return reason
+    directory = Path(label).resolve().parent
+    if not directory.is_dir():
+        return f"directory {directory} does not exist"
+    if not os.access(directory, os.W_OK):
+        return f"directory {directory} is not writable"
+    return reason
+
+
+def ensure_schema(conn: sqlite3.Connection, *, label: str | None = None) -> None:
+    """Bring the schema to SCHEMA_VERSION, or refuse a file from a newer version."""
+    name = label or database_path(conn)
+    if _check_version(conn, name) == SCHEMA_VERSION:
+        return  # the usual case takes no write lock, so readers never wait for a sync
+    with transaction(conn):
+        # Read again under the write lock: another process may have migrated meanwhile.
+        version = _check_version(conn, name)
+        for step in MIGRATIONS[version:]:
+            for statement in _statements(step):
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _check_version(conn: sqlite3.Connection, name: str) -> int:
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"{name} has schema version {version}, newer than this sync_donations supports "
+            f"({SCHEMA_VERSION}); upgrade sync_donations"
+        )
+    return version
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration step into statements (execute() takes one at a time)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending.strip()
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {pending.strip()[:60]}")
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception.
+
+    IMMEDIATE takes the write lock up front, so a transaction never fails half-way
+    with SQLITE_BUSY after it has read.
+    """
+    if _open_transaction(conn):
+        raise DatabaseError("a transaction is already open on this connection")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if _open_transaction(conn):  # some errors have already rolled it back
+            conn.rollback()
+        raise
+
+
+def _open_transaction(conn: sqlite3.Connection) -> bool:
+    # A function, not the attribute inline: the answer changes under the type checker's feet.
+    return conn.in_transaction
+
+
+def database_path(conn: sqlite3.Connection) -> str:
+    """The file behind `conn`, for messages (":memory:" for an in-memory database)."""
+    for row in conn.execute("PRAGMA database_list"):
+        if row[1] == "main":
+            return str(row[2]) or ":memory:"
+    return ":memory:"
+
+
+def as_database_error(exc: sqlite3.Error, name: str) -> DatabaseError:
+    """Wrap a raw sqlite3 error in a one-line DatabaseError naming the file."""
+    return DatabaseError(f"{name}: {exc}")
