@@ -1,0 +1,306 @@
+"""save_page and the writer thread: upsert semantics, one transaction per page, failures."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from db import schema, writer
+from db.donations import COLUMNS
+from db.writer import (
+    DONE,
+    CommitResult,
+    PageFetched,
+    PassStarted,
+    SQLiteWriter,
+    UnitFailed,
+    save_page,
+)
+from tests.dbtools import LATER, NOW, query, record
+
+UNIT = ("C00000001", 2024)
+SORT = "contribution_receipt_date"
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "donations.db"
+
+
+@pytest.fixture
+def conn(db_path: Path) -> Iterator[sqlite3.Connection]:
+    with contextlib.closing(schema.connect(db_path)) as connection:
+        yield connection
+
+
+def page(rows: list[dict[str, Any]], cursor: dict[str, Any] | None = None,
+         done: bool = False) -> PageFetched:
+    return PageFetched(*UNIT, rows=rows, cursor=cursor, done=done, requests=1)
+
+
+def unit_row(path: Path) -> dict[str, Any]:
+    with contextlib.closing(sqlite3.connect(path)) as fresh:
+        fresh.row_factory = sqlite3.Row
+        row = fresh.execute("SELECT * FROM sync_state WHERE committee_id = ? AND cycle = ?",
+                            UNIT).fetchone()
+    return dict(row)
+
+
+# --- mapping and upsert ---------------------------------------------------------------------
+
+
+def test_new_rows_are_mapped_to_columns(conn: sqlite3.Connection, db_path: Path) -> None:
+    rows = [record(4110620241234567890), record("2", is_individual=False, committee_id=None),
+            record("3", is_individual=None, contribution_receipt_amount=-12.5)]
+    result = save_page(conn, page(rows, {"last_index": "3"}), NOW)
+    assert (result.inserted, result.updated, result.unchanged) == (3, 0, 0)
+    stored = query(db_path, "SELECT sub_id, typeof(sub_id), committee_id, is_individual,"
+                   " contribution_receipt_amount, first_seen_at, last_seen_at"
+                   " FROM donations ORDER BY sub_id")
+    assert stored == [
+        ("2", "text", "C00000001", 0, 250.0, NOW, NOW),  # committee_id from the unit
+        ("3", "text", "C00000001", None, -12.5, NOW, NOW),
+        ("4110620241234567890", "text", "C00000001", 1, 250.0, NOW, NOW),
+    ]
+    columns = ", ".join(COLUMNS)
+    full = query(db_path, f"SELECT {columns} FROM donations WHERE sub_id = '4110620241234567890'")
+    expected = {name: value for name, value in record("1").items() if name in COLUMNS}
+    assert dict(zip(COLUMNS, full[0], strict=True)) == {**expected, "is_individual": 1}
+
+
+def test_a_changed_row_is_updated_in_place(conn: sqlite3.Connection, db_path: Path) -> None:
+    save_page(conn, page([record("1"), record("2")]), NOW)
+    rowid_before = query(db_path, "SELECT rowid FROM donations WHERE sub_id = '1'")
+    fixed = record("1", contributor_employer="ACME CORP", contribution_receipt_amount=300.0)
+    result = save_page(conn, page([fixed]), LATER)
+    assert (result.inserted, result.updated, result.unchanged) == (0, 1, 0)
+    assert query(db_path, "SELECT rowid FROM donations WHERE sub_id = '1'") == rowid_before
+    assert query(db_path, "SELECT contributor_employer, contribution_receipt_amount,"
+                 " first_seen_at, last_seen_at FROM donations WHERE sub_id = '1'") == [
+        ("ACME CORP", 300.0, NOW, LATER)]
+    assert query(db_path, "SELECT count(*) FROM donations") == [(2,)]
+
+
+def test_an_identical_row_only_has_last_seen_at_touched(conn: sqlite3.Connection,
+                                                        db_path: Path) -> None:
+    save_page(conn, page([record("1")]), NOW)
+    before = query(db_path, f"SELECT {', '.join(COLUMNS)}, first_seen_at FROM donations")
+    # Fires when an UPDATE so much as names a data column, even with the same value.
+    conn.execute("CREATE TEMP TABLE touched (sub_id TEXT)")
+    conn.execute(f"CREATE TEMP TRIGGER watch AFTER UPDATE OF {', '.join(COLUMNS)} ON donations"
+                 " BEGIN INSERT INTO touched VALUES (new.sub_id); END")
+    # The same values in the API's other spellings must still count as identical.
+    same = record("1", contribution_receipt_amount=250, report_year="2024")
+    result = save_page(conn, page([same]), LATER)
+    assert (result.inserted, result.updated, result.unchanged) == (0, 0, 1)
+    assert conn.execute("SELECT count(*) FROM touched").fetchone()[0] == 0
+    assert query(db_path, f"SELECT {', '.join(COLUMNS)}, first_seen_at FROM donations") == before
+    assert query(db_path, "SELECT last_seen_at FROM donations") == [(LATER,)]
+
+
+def test_rows_without_sub_id_never_reach_the_database(conn: sqlite3.Connection,
+                                                       db_path: Path) -> None:
+    conn.execute("CREATE TEMP TABLE attempted (sub_id)")
+    conn.execute("CREATE TEMP TRIGGER watch BEFORE INSERT ON donations"
+                 " BEGIN INSERT INTO attempted VALUES (new.sub_id); END")
+    no_key = record("x")
+    del no_key["sub_id"]
+    rows = [no_key, record(None), record(""), record("   "), record(4.5), record("7")]
+    result = save_page(conn, page(rows, {"last_index": "7"}), NOW)
+    assert (result.inserted, result.skipped_no_sub_id) == (1, 5)
+    assert [r[0] for r in conn.execute("SELECT sub_id FROM attempted")] == ["7"]
+    assert unit_row(db_path)["rows_seen"] == 6
+
+
+# --- unit state -------------------------------------------------------------------------------
+
+
+def test_page_commits_its_cursor_and_counters(conn: sqlite3.Connection, db_path: Path) -> None:
+    writer.start_pass(conn, PassStarted(*UNIT, min_load_date="2024-10-01", sort=SORT), NOW)
+    cursor = {"last_index": "2", "last_contribution_receipt_date": "2024-09-30"}
+    save_page(conn, page([record("1", load_date="2024-10-03T00:00:00"),
+                          record("2", load_date="2024-10-02T00:00:00")], cursor), NOW)
+    save_page(conn, page([record("3", load_date=None)], {"last_index": "3",
+                                                         "sort_null_only": True}), LATER)
+    unit = unit_row(db_path)
+    assert json.loads(unit["cursor"]) == {"last_index": "3", "sort_null_only": True}
+    assert (unit["status"], unit["pass_min_load_date"], unit["pass_sort"]) == (
+        "running", "2024-10-01", SORT)
+    assert (unit["pass_max_load_date"], unit["rows_seen"], unit["requests"]) == (
+        "2024-10-03T00:00:00", 3, 2)
+    assert (unit["loaded_through"], unit["completed_at"], unit["updated_at"]) == (None, None, LATER)
+
+
+@pytest.mark.parametrize(("old", "expected"), [
+    (None, "2024-10-05T00:00:00"),
+    ("2024-10-01T00:00:00", "2024-10-05T00:00:00"),
+    ("2024-12-01T00:00:00", "2024-12-01T00:00:00"),  # the watermark never moves back
+])
+def test_the_last_page_completes_the_unit(conn: sqlite3.Connection, db_path: Path,
+                                          old: str | None, expected: str) -> None:
+    writer.start_pass(conn, PassStarted(*UNIT, min_load_date=None, sort=SORT), NOW)
+    conn.execute("UPDATE sync_state SET loaded_through = ?, last_error = 'old'", (old,))
+    save_page(conn, page([record("1", load_date="2024-10-05T00:00:00")], {"last_index": "1"}), NOW)
+    save_page(conn, page([record("2", load_date="2024-10-04T00:00:00")], done=True), LATER)
+    unit = unit_row(db_path)
+    assert (unit["status"], unit["cursor"], unit["completed_at"], unit["last_error"]) == (
+        "complete", None, LATER, None)
+    assert unit["loaded_through"] == expected
+
+
+def test_a_new_pass_clears_the_old_one(conn: sqlite3.Connection, db_path: Path) -> None:
+    save_page(conn, page([record("1", load_date="2024-10-05T00:00:00")], {"last_index": "1"}), NOW)
+    writer.fail_unit(conn, UnitFailed(*UNIT, error="422: bad cursor"), NOW)
+    failed = unit_row(db_path)
+    assert (failed["status"], failed["last_error"]) == ("failed", "422: bad cursor")
+    assert json.loads(failed["cursor"]) == {"last_index": "1"}  # kept, to resume from
+    writer.start_pass(conn, PassStarted(*UNIT, min_load_date="2024-10-02", sort=SORT), LATER)
+    unit = unit_row(db_path)
+    assert (unit["status"], unit["cursor"], unit["pass_max_load_date"]) == ("running", None, None)
+    assert (unit["pass_min_load_date"], unit["pass_started_at"], unit["rows_seen"]) == (
+        "2024-10-02", LATER, 0)
+
+
+# --- atomicity: a page commits whole or not at all --------------------------------------------
+
+
+def assert_only_first_page(db_path: Path) -> None:
+    assert query(db_path, "SELECT sub_id FROM donations ORDER BY sub_id") == [("1",), ("2",)]
+    unit = unit_row(db_path)
+    assert (json.loads(unit["cursor"]), unit["status"], unit["rows_seen"]) == (
+        {"last_index": "2"}, "running", 2)
+
+
+@pytest.fixture
+def first_page(conn: sqlite3.Connection) -> sqlite3.Connection:
+    save_page(conn, page([record("1"), record("2")], {"last_index": "2"}), NOW)
+    return conn
+
+
+def test_a_row_failing_mid_page_leaves_neither_rows_nor_cursor(first_page: sqlite3.Connection,
+                                                               db_path: Path) -> None:
+    first_page.execute("CREATE TEMP TRIGGER reject BEFORE INSERT ON donations"
+                       " WHEN new.sub_id = '5' BEGIN SELECT RAISE(ABORT, 'rejected'); END")
+    second = page([record(str(i)) for i in range(3, 8)], {"last_index": "7"})
+    with pytest.raises(sqlite3.IntegrityError, match="rejected"):
+        save_page(first_page, second, LATER)
+    assert not first_page.in_transaction
+    assert_only_first_page(db_path)
+
+
+@pytest.mark.parametrize("step", ["_advance_unit", "_complete_unit"])
+def test_a_failure_after_the_rows_rolls_them_back(first_page: sqlite3.Connection, db_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  step: str) -> None:
+    def boom(*args: Any) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(writer, step, boom)
+    last = page([record("3"), record("4")], None, done=True)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        save_page(first_page, last, LATER)
+    assert_only_first_page(db_path)
+
+
+# --- the writer thread ------------------------------------------------------------------------
+
+
+def run_writer(db_path: Path, messages: list[object], on_commit: Any = None,
+               maxsize: int = 2) -> tuple[SQLiteWriter, threading.Event, threading.Thread]:
+    """Start a writer, and a producer thread that puts `messages` and then DONE."""
+    inbox: queue.Queue[object] = queue.Queue(maxsize=maxsize)
+    stop = threading.Event()
+    thread = SQLiteWriter(db_path, inbox, stop=stop, on_commit=on_commit)
+    thread.start()
+
+    def produce() -> None:
+        for msg in messages:
+            inbox.put(msg)
+        inbox.put(DONE)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    return thread, stop, producer
+
+
+def finish(*threads: threading.Thread) -> None:
+    for thread in threads:
+        thread.join(timeout=10)
+        assert not thread.is_alive(), f"{thread.name} hangs"
+
+
+def test_the_writer_commits_each_message_and_reports_it(db_path: Path) -> None:
+    seen: list[tuple[CommitResult, int]] = []
+    messages: list[object] = [
+        PassStarted(*UNIT, min_load_date=None, sort=SORT),
+        page([record("1"), record(None)], {"last_index": "1"}),
+        page([record("1"), record("2")], None, done=True),
+    ]
+    thread, stop, producer = run_writer(
+        db_path, messages, lambda r: seen.append((r, threading.get_ident())))
+    finish(producer, thread)
+    assert thread.error is None and not stop.is_set() and not thread.daemon
+    assert [r.message for r, _ in seen] == messages
+    assert [(r.inserted, r.unchanged, r.skipped_no_sub_id) for r, _ in seen] == [
+        (0, 0, 0), (1, 0, 1), (1, 1, 0)]
+    assert {ident for _, ident in seen} == {thread.ident}  # called in the writer thread only
+    assert unit_row(db_path)["status"] == "complete"
+
+
+def test_producers_never_hang_when_the_writer_cannot_open(tmp_path: Path) -> None:
+    path = tmp_path / "missing" / "donations.db"
+    messages: list[object] = [page([record(str(i))]) for i in range(200)]
+    thread, stop, producer = run_writer(path, messages)
+    finish(producer, thread)
+    assert isinstance(thread.error, schema.DatabaseError)
+    assert str(thread.error) == f"cannot open {path}: directory {path.parent} does not exist"
+    assert stop.is_set()
+
+
+def test_producers_never_hang_when_the_writer_fails_mid_stream(db_path: Path) -> None:
+    bad = PageFetched(None, 2024, [], None, False, 1)  # type: ignore[arg-type]
+    messages: list[object] = [page([record("1")], {"last_index": "1"}), bad]
+    messages += [page([record(str(i))], {"last_index": str(i)}) for i in range(10, 300)]
+    thread, stop, producer = run_writer(db_path, messages)
+    finish(producer, thread)
+    assert isinstance(thread.error, schema.DatabaseError)
+    assert str(thread.error) == f"{db_path}: NOT NULL constraint failed: sync_state.committee_id"
+    assert stop.is_set()
+    assert query(db_path, "SELECT sub_id FROM donations") == [("1",)]  # nothing after the failure
+
+
+def test_an_error_in_on_commit_stops_the_writer(db_path: Path) -> None:
+    def explode(result: CommitResult) -> None:
+        raise RuntimeError("progress bar broke")
+
+    messages: list[object] = [page([record(str(i))]) for i in range(100)]
+    thread, stop, producer = run_writer(db_path, messages, explode)
+    finish(producer, thread)
+    assert isinstance(thread.error, RuntimeError) and stop.is_set()
+    assert query(db_path, "SELECT count(*) FROM donations") == [(1,)]
+
+
+def test_a_failure_after_done_does_not_wait_for_a_second_done(
+        db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(self: SQLiteWriter, conn: sqlite3.Connection) -> None:
+        raise schema.DatabaseError("disk full")
+
+    monkeypatch.setattr(SQLiteWriter, "_finish", fail)
+    thread, stop, producer = run_writer(db_path, [page([record("1")])])
+    finish(producer, thread)
+    assert str(thread.error) == "disk full" and thread.drained
+
+
+def test_an_unknown_message_is_an_error(db_path: Path) -> None:
+    thread, stop, producer = run_writer(db_path, ["not a message", page([record("1")])])
+    finish(producer, thread)
+    assert isinstance(thread.error, TypeError)
+    assert str(thread.error) == "the writer cannot handle a str message"
