@@ -1,0 +1,354 @@
+"""Reads and writes made outside the writer thread, before it starts or after it is joined:
+politicians, their committee mappings, the plan of (committee, cycle) units, and runs.
+
+Times are ISO-8601 UTC strings ("2026-11-28T12:00:00Z"); `now` is a parameter so that
+callers (and tests) decide what time it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from db.schema import DatabaseError, as_database_error, database_path, transaction, utc_now
+
+DEFAULT_SORT = "contribution_receipt_date"  # ascending: descending loses rows (NULL dates)
+
+Politician = tuple[str, tuple[str, ...]]  # (bioguide_id, FEC candidate ids)
+
+
+class PoliticianRow(Protocol):
+    """What save_politicians needs of a politician (fec.legislators.Politician fits)."""
+
+    @property
+    def bioguide_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def party(self) -> str | None: ...
+    @property
+    def state(self) -> str | None: ...
+    @property
+    def chamber(self) -> str | None: ...
+    @property
+    def fec_ids(self) -> Sequence[str]: ...
+
+
+class CommitteeLinkRow(Protocol):
+    """What save_mappings needs of a link (fec.committees.CommitteeLink fits)."""
+
+    @property
+    def candidate_id(self) -> str: ...
+    @property
+    def committee_id(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def designation(self) -> str: ...
+    @property
+    def cycle(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class UnitPlan:
+    committee_id: str
+    cycle: int
+    cursor: dict[str, Any] | None  # resume after this page; None = start of a pass
+    min_load_date: str | None
+    sort: str
+    resumed: bool  # True: continue the stored pass, so no PassStarted is sent
+    expected_pages: int | None = None  # the last pass's size when it is a fair guess, else None
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _rows(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    cursor = conn.cursor()
+    cursor.row_factory = sqlite3.Row  # whatever the connection's own factory is
+    try:
+        return cursor.execute(sql, params).fetchall()
+    finally:
+        cursor.close()
+
+
+@contextlib.contextmanager
+def _writing(conn: sqlite3.Connection) -> Iterator[None]:
+    """One transaction; a raw sqlite3 error becomes a one-line DatabaseError."""
+    try:
+        with transaction(conn):
+            yield
+    except sqlite3.Error as exc:
+        try:
+            name = database_path(conn)
+        except sqlite3.Error:
+            name = "database"
+        raise as_database_error(exc, name) from exc
+
+
+def _in(column: str, values: Sequence[Any] | None) -> tuple[str, list[Any]]:
+    """A `column IN (...)` filter, or no filter at all when values is None."""
+    if values is None:
+        return "1", []
+    return f"{column} IN ({', '.join('?' * len(values))})", list(values)
+
+
+def parse_time(text: str | None) -> dt.datetime | None:
+    """An aware UTC datetime from an ISO-8601 string; None if empty or unreadable."""
+    if not text:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
+
+
+def _moment(now: str | None) -> dt.datetime:
+    moment = parse_time(now or utc_now())
+    if moment is None:
+        raise ValueError(f"not an ISO-8601 time: {now!r}")
+    return moment
+
+
+def _fec_ids(text: str | None) -> tuple[str, ...]:
+    try:
+        ids = json.loads(text or "[]")
+    except ValueError:
+        return ()
+    return tuple(str(i) for i in ids) if isinstance(ids, list) else ()
+
+
+# --- politicians and their committees -------------------------------------------------------
+
+
+def save_politicians(conn: sqlite3.Connection, politicians: Iterable[PoliticianRow],
+                     source: str, now: str) -> int:
+    """Insert or update politicians; returns how many were saved.
+
+    A politician whose candidate ids changed loses its resolutions, so its committees
+    are looked up again. Politicians missing from `politicians` are kept (history).
+    """
+    count = 0
+    with _writing(conn):
+        for person in politicians:
+            ids = list(person.fec_ids)
+            old = _rows(conn, "SELECT fec_ids FROM politicians WHERE bioguide_id = ?",
+                        (person.bioguide_id,))
+            if old and set(_fec_ids(old[0]["fec_ids"])) != set(ids):
+                conn.execute("DELETE FROM resolutions WHERE bioguide_id = ?", (person.bioguide_id,))
+            conn.execute(
+                "INSERT INTO politicians (bioguide_id, name, party, state, chamber, fec_ids,"
+                " source, loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (bioguide_id) DO UPDATE SET name = excluded.name,"
+                " party = excluded.party, state = excluded.state, chamber = excluded.chamber,"
+                " fec_ids = excluded.fec_ids, source = excluded.source,"
+                " loaded_at = excluded.loaded_at",
+                (person.bioguide_id, person.name, person.party, person.state, person.chamber,
+                 json.dumps(ids), source, now),
+            )
+            count += 1
+    return count
+
+
+def politicians_needing_resolution(
+    conn: sqlite3.Connection, cycles: Sequence[int], bioguide_ids: Sequence[str] | None = None,
+    max_age_days: float = 7, now: str | None = None,
+) -> list[Politician]:
+    """Politicians with a requested cycle never resolved, or resolved more than
+    `max_age_days` ago. `bioguide_ids` None means all politicians."""
+    oldest = _moment(now) - dt.timedelta(days=max_age_days)
+    where, params = _in("bioguide_id", bioguide_ids)
+    people = _rows(conn, f"SELECT bioguide_id, fec_ids FROM politicians WHERE {where}"
+                   " ORDER BY bioguide_id", params)
+    cycle_filter, cycle_params = _in("cycle", list(cycles))
+    resolved = {
+        (row["bioguide_id"], row["cycle"]): parse_time(row["resolved_at"])
+        for row in _rows(conn, f"SELECT * FROM resolutions WHERE {cycle_filter}", cycle_params)
+    }
+    stale: list[Politician] = []
+    for person in people:
+        times = [resolved.get((person["bioguide_id"], cycle)) for cycle in cycles]
+        if any(when is None or when < oldest for when in times):
+            stale.append((person["bioguide_id"], _fec_ids(person["fec_ids"])))
+    return stale
+
+
+def save_mappings(conn: sqlite3.Connection, bioguide_id: str, cycles: Sequence[int],
+                  links: Iterable[CommitteeLinkRow], now: str, provenance: str | None = None,
+                  ) -> None:
+    """Replace the politician's mappings for `cycles` with `links` (those of other cycles are
+    ignored) and record each cycle as resolved, also when there are no links."""
+    wanted = sorted(set(cycles))
+    rows = [
+        (bioguide_id, link.candidate_id, link.committee_id, link.name, link.designation,
+         link.cycle, now, provenance)
+        for link in links if link.cycle in wanted
+    ]
+    with _writing(conn):
+        conn.executemany("DELETE FROM fec_mappings WHERE bioguide_id = ? AND cycle = ?",
+                         [(bioguide_id, cycle) for cycle in wanted])
+        conn.executemany(
+            "INSERT OR REPLACE INTO fec_mappings (bioguide_id, candidate_id, committee_id,"
+            " committee_name, designation, cycle, resolved_at, provenance)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.executemany(
+            "INSERT OR REPLACE INTO resolutions (bioguide_id, cycle, resolved_at) VALUES (?, ?, ?)",
+            [(bioguide_id, cycle, now) for cycle in wanted])
+
+
+def unresolved_politicians(conn: sqlite3.Connection, cycles: Sequence[int],
+                           bioguide_ids: Sequence[str] | None = None) -> list[Politician]:
+    """Politicians resolved for some requested cycle but mapped to no committee in any."""
+    cycle_filter, cycle_params = _in("cycle", list(cycles))
+    where, params = _in("p.bioguide_id", bioguide_ids)
+    rows = _rows(
+        conn,
+        "SELECT p.bioguide_id, p.fec_ids FROM politicians p"
+        f" WHERE EXISTS (SELECT 1 FROM resolutions r WHERE r.bioguide_id = p.bioguide_id"
+        f"   AND r.{cycle_filter})"
+        f" AND NOT EXISTS (SELECT 1 FROM fec_mappings m WHERE m.bioguide_id = p.bioguide_id"
+        f"   AND m.{cycle_filter})"
+        f" AND {where} ORDER BY p.bioguide_id",
+        [*cycle_params, *cycle_params, *params],
+    )
+    return [(row["bioguide_id"], _fec_ids(row["fec_ids"])) for row in rows]
+
+
+# --- planning the units of a run ------------------------------------------------------------
+
+
+def plan_units(conn: sqlite3.Connection, cycles: Sequence[int],
+               bioguide_ids: Sequence[str] | None = None, *, full: bool = False,
+               refresh_after_hours: float = 12.0, overlap_days: int = 3,
+               now: str | None = None) -> tuple[list[UnitPlan], int]:
+    """The units to sync and how many were skipped as fresh.
+
+    Units are the distinct (committee, cycle) of the selected politicians' mappings. A unit
+    completed less than `refresh_after_hours` ago is skipped (not with `full`); a unit with
+    a stored cursor resumes its pass; any other starts a pass, incremental when it has a
+    watermark (unless `full`).
+    """
+    moment = _moment(now)
+    states = {(row["committee_id"], row["cycle"]): row
+              for row in _rows(conn, "SELECT * FROM sync_state")}
+    plans: list[UnitPlan] = []
+    skipped = 0
+    for key in _select_units(conn, cycles, bioguide_ids):
+        stored = states.get(key)
+        if not full and _fresh(stored, moment, refresh_after_hours):
+            skipped += 1
+        else:
+            plans.append(_plan(key, stored, full, overlap_days))
+    _mark_pending(conn, [key for key in ((p.committee_id, p.cycle) for p in plans)
+                         if key not in states], moment)
+    return plans, skipped
+
+
+def _select_units(conn: sqlite3.Connection, cycles: Sequence[int],
+                  bioguide_ids: Sequence[str] | None) -> list[tuple[str, int]]:
+    cycle_filter, cycle_params = _in("cycle", list(cycles))
+    where, params = _in("bioguide_id", bioguide_ids)
+    rows = _rows(conn, "SELECT DISTINCT committee_id, cycle FROM fec_mappings"
+                 f" WHERE {cycle_filter} AND {where} ORDER BY committee_id, cycle",
+                 [*cycle_params, *params])
+    return [(row["committee_id"], row["cycle"]) for row in rows]
+
+
+def _fresh(stored: sqlite3.Row | None, moment: dt.datetime, refresh_after_hours: float) -> bool:
+    if stored is None or stored["status"] != "complete":
+        return False
+    completed = parse_time(stored["completed_at"])
+    return completed is not None and moment - completed < dt.timedelta(hours=refresh_after_hours)
+
+
+def _plan(key: tuple[str, int], stored: sqlite3.Row | None, full: bool,
+          overlap_days: int) -> UnitPlan:
+    cursor = _stored_cursor(stored)
+    # A --full run resumes only a full pass: an incremental one would not honour it.
+    if stored is not None and cursor is not None and not (full and stored["pass_min_load_date"]):
+        return UnitPlan(key[0], key[1], cursor, stored["pass_min_load_date"],
+                        stored["pass_sort"] or DEFAULT_SORT, resumed=True)
+    watermark = None if full or stored is None else stored["loaded_through"]
+    min_load_date = _minus_days(watermark, overlap_days)
+    return UnitPlan(key[0], key[1], None, min_load_date, DEFAULT_SORT, resumed=False,
+                    expected_pages=_last_pass_pages(stored, min_load_date))
+
+
+def _last_pass_pages(stored: sqlite3.Row | None, min_load_date: str | None) -> int | None:
+    """Pages the last completed pass took, if it was of the same kind (full or incremental)
+    as the one about to start; a full pass says nothing about an incremental one."""
+    if stored is None or stored["status"] != "complete" or not stored["requests"]:
+        return None
+    if (stored["pass_min_load_date"] is None) != (min_load_date is None):
+        return None
+    return int(stored["requests"])
+
+
+def _stored_cursor(stored: sqlite3.Row | None) -> dict[str, Any] | None:
+    if stored is None or stored["status"] not in ("running", "failed") or not stored["cursor"]:
+        return None
+    try:
+        cursor = json.loads(stored["cursor"])
+    except ValueError:
+        return None  # unreadable: a new pass is safe, only slower
+    return cursor if isinstance(cursor, dict) else None
+
+
+def _minus_days(watermark: str | None, days: int) -> str | None:
+    """min_load_date for an incremental pass: the watermark's date minus the overlap."""
+    if not watermark:
+        return None
+    try:
+        day = dt.date.fromisoformat(watermark[:10])
+    except ValueError:
+        return None
+    return (day - dt.timedelta(days=days)).isoformat()
+
+
+def _mark_pending(conn: sqlite3.Connection, units: list[tuple[str, int]],
+                  moment: dt.datetime) -> None:
+    """New units appear in the status view as pending before their first page."""
+    if not units:
+        return
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    with _writing(conn):
+        conn.executemany("INSERT INTO sync_state (committee_id, cycle, status, updated_at)"
+                         " VALUES (?, ?, 'pending', ?) ON CONFLICT DO NOTHING",
+                         [(cid, cycle, stamp) for cid, cycle in units])
+
+
+def unit_states(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Every unit's sync_state row, ordered by committee and cycle."""
+    return _rows(conn, "SELECT * FROM sync_state ORDER BY committee_id, cycle")
+
+
+# --- runs ---------------------------------------------------------------------------------
+
+
+def start_run(conn: sqlite3.Connection, options: Mapping[str, Any], now: str) -> int:
+    """Record the start of a run (options must not contain the API key); returns run_id."""
+    with _writing(conn):
+        cursor = conn.execute(
+            "INSERT INTO runs (started_at, options, status) VALUES (?, ?, 'running')",
+            (now, json.dumps(options, sort_keys=True, default=str)),
+        )
+    if cursor.lastrowid is None:  # cannot happen for a rowid table; keeps the type honest
+        raise DatabaseError(f"{database_path(conn)}: the new run got no run_id")
+    return cursor.lastrowid
+
+
+def finish_run(conn: sqlite3.Connection, run_id: int, status: str, exit_code: int,
+               summary: Mapping[str, Any], now: str, elapsed_s: float) -> None:
+    with _writing(conn):
+        conn.execute(
+            "UPDATE runs SET finished_at = ?, status = ?, exit_code = ?, summary = ?,"
+            " elapsed_s = ? WHERE run_id = ?",
+            (now, status, exit_code, json.dumps(summary, sort_keys=True, default=str),
+             elapsed_s, run_id),
+        )
