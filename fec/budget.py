@@ -1,0 +1,214 @@
+"""One request budget shared by every fetch thread (design §5).
+
+api.data.gov counts requests per key over a rolling hour (1,000 for a normal key, 30 for
+DEMO_KEY) and says how many remain in ``X-RateLimit-Remaining``. The budget keeps the key
+under that limit for all threads at once:
+
+* Before the server has told us anything, it counts our own requests over a rolling window.
+* Once a response carried ``X-RateLimit-Remaining``, that number is the truth (other programs
+  may share the key, and a test server may use a window of seconds): we spend what it grants
+  and never guess how fast the quota comes back. When it reaches 0 we pause like a 429
+  without ``Retry-After`` and then send a single probe to learn where the server stands.
+* A 429 pauses every thread together until one shared ``pause_until``: ``Retry-After`` when
+  the server sends it, else exponential backoff with jitter.
+* Pauses are summed once for all threads (extending the shared pause adds only the
+  extension). When the next pause would take the total past ``max_wait`` the answer becomes
+  "stop" for everyone, with the wall-clock time when resuming is worth it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from fec.errors import RequestLimitReached, format_epoch
+
+logger = logging.getLogger(__name__)
+
+DEMO_KEY = "DEMO_KEY"
+DEMO_KEY_HOURLY_LIMIT = 30
+STANDARD_HOURLY_LIMIT = 1000
+
+# 429 backoff without Retry-After: 2 s, 4 s, 8 s ... capped at a minute, plus up to 25 %
+# jitter so that several programs sharing a key do not retry in lockstep.
+BACKOFF_BASE = 2.0
+BACKOFF_CAP = 60.0
+BACKOFF_JITTER = 0.25
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Literal["go", "wait", "stop"]
+    delay: float = 0.0
+    resume_after: float | None = None
+
+
+GO = Decision("go")
+
+
+def default_hourly_limit(api_key: str) -> int:
+    return DEMO_KEY_HOURLY_LIMIT if api_key == DEMO_KEY else STANDARD_HOURLY_LIMIT
+
+
+class RateBudget:
+    """Thread-safe; one per run. ``clock`` is monotonic seconds, ``wall`` epoch seconds."""
+
+    def __init__(
+        self,
+        limit: int,
+        *,
+        window: float = 3600.0,
+        max_wait: float = 300.0,
+        max_requests: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        if limit < 1 or window <= 0 or max_wait < 0:
+            raise ValueError("limit must be >= 1, window > 0 and max_wait >= 0")
+        if max_requests is not None and max_requests < 0:
+            raise ValueError("max_requests must be >= 0")
+        self._limit = limit
+        self._window = window
+        self._max_wait = max_wait
+        self._max_requests = max_requests
+        self._clock, self._wall, self._rng = clock, wall, rng
+        self._lock = threading.Lock()
+        self._sent: deque[float] = deque()  # clock times of requests inside the window
+        self._made = 0
+        self._server_left: int | None = None  # requests the server still grants, once known
+        self._pause_until = float("-inf")
+        self._paused_total = 0.0
+        self._streak = 0  # consecutive backoffs, for the exponent
+        self._stopped: Decision | None = None
+
+    @property
+    def requests_made(self) -> int:
+        with self._lock:
+            return self._made
+
+    @property
+    def limit(self) -> int:
+        with self._lock:
+            return self._limit
+
+    @property
+    def paused_total(self) -> float:
+        """Seconds all threads have been told to pause so far, counted once."""
+        with self._lock:
+            return self._paused_total
+
+    def remaining_estimate(self) -> int:
+        """The server's last word on remaining requests, or our own estimate before that."""
+        with self._lock:
+            if self._server_left is not None:
+                return max(self._server_left, 0)
+            self._prune(self._clock())
+            return max(self._limit - len(self._sent), 0)
+
+    def acquire(self) -> Decision:
+        """"go" reserves one request; "wait" says how long; "stop" means give up for now."""
+        with self._lock:
+            if self._stopped is not None:
+                return self._stopped
+            if self._max_requests is not None and self._made >= self._max_requests:
+                raise RequestLimitReached(self._max_requests)
+            now = self._clock()
+            if now < self._pause_until:
+                return Decision("wait", self._pause_until - now)
+            blocked = self._blocked(now)
+            if blocked is not None:
+                return blocked
+            self._grant(now)
+            return GO
+
+    def observe(self, limit: int | None, remaining: int | None) -> None:
+        """Take in the X-RateLimit-Limit / X-RateLimit-Remaining headers of any response."""
+        with self._lock:
+            if limit is not None and limit > 0:
+                self._limit = limit
+            if remaining is None:
+                return
+            self._server_left = max(remaining, 0)
+            if self._server_left == 0 and self._stopped is None:
+                self._backoff(self._clock(), "the server reports no requests left")
+                self._server_left = 1  # one probe once the (possibly earlier) pause is over
+
+    def on_rate_limited(self, retry_after: float | None) -> None:
+        """A 429 arrived: pause every thread (Retry-After, or exponential backoff + jitter)."""
+        with self._lock:
+            if self._stopped is not None:
+                return
+            now = self._clock()
+            if retry_after is None:
+                self._backoff(now, "429 Too Many Requests")
+            else:
+                self._streak += 1
+                self._extend_pause(now, max(retry_after, 0.0), "429 with Retry-After")
+            if self._server_left is not None:
+                self._server_left = min(self._server_left, 1)
+
+    def on_success(self) -> None:
+        """A request went through: the next 429 starts the backoff from the beginning."""
+        with self._lock:
+            self._streak = 0
+
+    def _blocked(self, now: float) -> Decision | None:
+        if self._server_left is not None:
+            if self._server_left > 0:
+                return None
+            # Everything the server granted is spent and no fresher count has arrived:
+            # pause, then let exactly one probe through to hear the server's new count.
+            self._backoff(now, "the requests the server granted are spent")
+        else:
+            self._prune(now)
+            if len(self._sent) < self._limit:
+                return None
+            self._extend_pause(now, self._sent[0] + self._window - now, "hourly limit reached")
+        if self._stopped is not None:
+            return self._stopped
+        return Decision("wait", max(self._pause_until - now, 0.0))
+
+    def _grant(self, now: float) -> None:
+        self._prune(now)
+        self._sent.append(now)
+        self._made += 1
+        if self._server_left is not None:
+            self._server_left -= 1
+
+    def _prune(self, now: float) -> None:
+        while self._sent and self._sent[0] <= now - self._window:
+            self._sent.popleft()
+
+    def _backoff(self, now: float, reason: str) -> None:
+        if now < self._pause_until:
+            return  # a pause is already in force: the 429s of requests in flight add nothing
+        delay = min(BACKOFF_CAP, BACKOFF_BASE * 2**self._streak)
+        self._streak += 1
+        if self._server_left is not None:
+            self._server_left = 1
+        self._extend_pause(now, delay * (1 + BACKOFF_JITTER * self._rng()), reason)
+
+    def _extend_pause(self, now: float, delay: float, reason: str) -> None:
+        target = now + delay
+        added = target - max(self._pause_until, now)
+        if added <= 0:
+            return
+        if self._paused_total + added > self._max_wait:
+            resume_after = self._wall() + delay
+            self._stopped = Decision("stop", 0.0, resume_after)
+            logger.warning(
+                "Rate limit (%s): pausing %.0f s more would pass the %.0f s wait limit; "
+                "stopping, resume after %s",
+                reason, delay, self._max_wait, format_epoch(resume_after),
+            )
+            return
+        self._paused_total += added
+        self._pause_until = target
+        logger.info("Rate limit (%s): all requests pause for %.1f s", reason, delay)
