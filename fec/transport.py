@@ -1,0 +1,248 @@
+"""The one place that builds HTTP sessions for the OpenFEC API.
+
+Each fetch thread gets its own ``requests.Session`` (sessions are not documented as
+thread-safe), all made by ``make_session``. Retries of failed requests live in urllib3
+(``FecRetry``), not in a home-made sleep loop, so a retry reuses the pooled connection
+logic and honours ``Retry-After``. Two things urllib3 cannot know are added here:
+
+* every retry is a request that spends quota, so it is reported to a hook that charges
+  it to the shared budget and counts it (the hook can also refuse it);
+* a 429 is never retried here: the budget pauses all threads together instead.
+
+It also holds the helpers that read what came back (error details, Retry-After, headers).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import ConnectionPool
+from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
+from urllib3.response import BaseHTTPResponse
+from urllib3.util.retry import Retry
+
+from fec.errors import flatten_message, one_line
+
+_HTML_TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+USER_AGENT = "sync-donations/0.1 (+python-requests)"
+
+RETRY_STATUSES = frozenset(
+    {
+        500,  # OpenFEC has intermittent 500s while paging (openFEC issue #5720); a retry succeeds
+        502,  # the cloud.gov router gives up on slow keyset queries (openFEC issue #3924)
+        503,  # maintenance or traffic restriction; usually short, sometimes with Retry-After
+        504,  # gateway or DB statement timeout on deep pages; the same query often succeeds later
+    }
+)
+# Not 429: a rate limit applies to the key, not to one request, so the shared budget pauses
+# every thread at once rather than letting each thread hammer the gateway on its own.
+
+# urllib3 would sleep up to 6 hours on a Retry-After; a thread parked that long cannot
+# notice Ctrl-C or the run's --max-wait. Longer waits are the budget's business.
+RETRY_AFTER_CAP = 60.0
+BACKOFF_MAX = 60.0
+
+# Called once per retry with a short description of its cause. Returning False refuses
+# the retry (quota spent, run stopping): the request then fails with what it has.
+RetryHook = Callable[[str], bool]
+
+
+class FecRetry(Retry):
+    """urllib3 Retry that reports each retry, never retries 429 and caps Retry-After."""
+
+    def __init__(
+        self,
+        *args: Any,
+        on_retry: RetryHook | None = None,
+        stop: threading.Event | None = None,
+        retry_after_cap: float = RETRY_AFTER_CAP,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_retry = on_retry
+        self.stop = stop
+        self.retry_after_cap = retry_after_cap
+
+    def new(self, **kw: Any) -> Self:
+        # urllib3 makes a fresh Retry for every attempt; without this the hook would be
+        # lost after the first retry.
+        kw.setdefault("on_retry", self.on_retry)
+        kw.setdefault("stop", self.stop)
+        kw.setdefault("retry_after_cap", self.retry_after_cap)
+        return super().new(**kw)
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        # urllib3 retries 429 on its own whenever Retry-After is present; the budget must see it.
+        if status_code == 429:
+            return False
+        return super().is_retry(method, status_code, has_retry_after)
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        new_retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        if self.on_retry is not None and not self.on_retry(_describe(url, response, error)):
+            # Ending the retries the way urllib3 does lets it release the connection itself.
+            reason = ResponseError("the request budget refused a retry")
+            raise MaxRetryError(_pool, url, reason)  # type: ignore[arg-type]
+        return new_retry
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        try:
+            seconds = super().parse_retry_after(retry_after)
+        except InvalidHeader:
+            return 0.0  # a malformed header falls back to the exponential backoff
+        return min(seconds, self.retry_after_cap)
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        delay = 0.0
+        if response is not None and self.respect_retry_after_header:
+            delay = self.get_retry_after(response) or 0.0
+        if delay <= 0:
+            delay = self.get_backoff_time()
+        if delay <= 0:
+            return
+        # Waiting on the run's stop event keeps Ctrl-C responsive during a backoff.
+        if self.stop is not None:
+            self.stop.wait(delay)
+        else:
+            time.sleep(delay)
+
+
+def _describe(url: str | None, response: BaseHTTPResponse | None, error: Exception | None) -> str:
+    if response is not None and response.status:
+        what = f"HTTP {response.status}"
+    elif error is not None:
+        what = type(error).__name__
+    else:
+        what = "unknown error"
+    # Only the path: the query string can hold a hundred candidate ids.
+    return f"{what} from {urlsplit(url).path}" if url else what
+
+
+def make_retry(
+    max_retries: int,
+    backoff_factor: float,
+    *,
+    on_retry: RetryHook | None = None,
+    stop: threading.Event | None = None,
+) -> FecRetry:
+    """Retry policy for GETs: 5xx statuses and connect/read errors, exponential backoff.
+
+    The wait before retry n (n >= 2) is backoff_factor * 2**(n-1) plus up to backoff_factor
+    of jitter, at most BACKOFF_MAX; the first retry follows at once (urllib3's rule).
+    """
+    return FecRetry(
+        total=max_retries,
+        connect=max_retries,  # connection refused/reset before sending: always safe to redo
+        read=max_retries,  # timeouts and resets after sending: fine, every request is a GET
+        status=max_retries,
+        other=0,  # e.g. TLS errors: retrying will not fix a certificate
+        allowed_methods=frozenset({"GET"}),
+        status_forcelist=RETRY_STATUSES,
+        backoff_factor=backoff_factor,
+        backoff_jitter=backoff_factor,
+        backoff_max=BACKOFF_MAX,
+        respect_retry_after_header=True,
+        raise_on_status=False,  # hand back the last 5xx so its body can explain the failure
+        on_retry=on_retry,
+        stop=stop,
+    )
+
+
+def make_session(api_key: str, retry: Retry) -> requests.Session:
+    """A session that sends the key as a header (never in the URL) and retries per ``retry``."""
+    session = requests.Session()
+    session.headers.update(
+        {"X-Api-Key": api_key, "Accept": "application/json", "User-Agent": USER_AGENT}
+    )
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+# --- reading responses -----------------------------------------------------------------------
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The innermost error: requests wraps urllib3's MaxRetryError, which wraps the cause."""
+    for _ in range(10):  # the chains are short; this only guards against a cycle
+        inner = getattr(exc, "reason", None)
+        if not isinstance(inner, BaseException) and exc.args:
+            inner = exc.args[0]
+        if not isinstance(inner, BaseException):
+            break
+        exc = inner
+    return exc
+
+
+def json_or_none(content: bytes) -> Any:
+    try:
+        return json.loads(content)
+    except ValueError:
+        return None
+
+
+def response_detail(content: bytes) -> str:
+    """The server's explanation: Flask's {"message"}, the gateway's {"error": {...}}, or text."""
+    data = json_or_none(content)
+    if isinstance(data, dict):
+        if "message" in data:
+            return flatten_message(data["message"])
+        error = data.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return flatten_message(error["message"])
+        return flatten_message(data)
+    text = content.decode("utf-8", errors="replace").strip()
+    if text.startswith("<"):
+        title = _HTML_TITLE.search(text)
+        return f"an HTML page ({one_line(title.group(1))})" if title else "an HTML page"
+    return one_line(text)[:200] or "(empty body)"
+
+
+def describe_body(response: requests.Response, content: bytes) -> str:
+    content_type = response.headers.get("Content-Type", "no content type")
+    if not content.strip():
+        return "an empty body"
+    if content.lstrip().startswith(b"<"):
+        return f"an HTML page instead of JSON ({content_type})"
+    return f"a body that is not valid JSON, probably cut off ({len(content)} bytes, {content_type})"
+
+
+def int_header(response: requests.Response, name: str) -> int | None:
+    value = response.headers.get(name)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After is either delta-seconds or an HTTP date."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)

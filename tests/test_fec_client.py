@@ -1,0 +1,486 @@
+"""FecClient: retries, the budget, error translation, the circuit breaker and key hygiene."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+import responses
+from responses import matchers
+from responses.registries import OrderedRegistry
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
+from urllib3.response import HTTPResponse
+
+from fec.budget import RateBudget
+from fec.client import FecClient, RequestStats
+from fec.errors import (
+    AuthError,
+    BadRequest,
+    Cancelled,
+    CircuitOpen,
+    FecError,
+    QuotaExhausted,
+    RateLimited,
+    RequestLimitReached,
+    TransientError,
+    format_epoch,
+)
+from fec.transport import FecRetry
+
+KEY = "sEcReT-kEy-0123456789abcdefXYZ"
+BASE = "https://api.example.test/v1"
+PATH = "/schedules/schedule_a/"
+URL = BASE + PATH
+WALL0 = 1_700_000_000.0
+OK = {"results": [], "pagination": {"last_indexes": None}}
+SIGNUP = "https://api.data.gov/signup/"
+PASS = "pass it with --api-key or the OPENFEC_API_KEY environment variable"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def wall(self) -> float:
+        return WALL0 + self.now
+
+
+class FakeStop(threading.Event):
+    """A stop event whose waits advance the fake clock instead of sleeping."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+        self.waits: list[float] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(float(timeout or 0.0))
+        self.clock.now += timeout or 0.0
+        return self.is_set()
+
+
+class Harness:
+    def __init__(self, **options: Any) -> None:
+        budget_options = {k: options.pop(k) for k in ("max_wait", "max_requests") if k in options}
+        self.clock = FakeClock()
+        self.stop = FakeStop(self.clock)
+        self.budget = RateBudget(
+            1000, clock=self.clock, wall=self.clock.wall, rng=lambda: 0.0, **budget_options
+        )
+        self.stats = RequestStats()
+        options.setdefault("backoff_factor", 0.001)
+        self.client = FecClient(
+            KEY, BASE, budget=self.budget, stats=self.stats, stop=self.stop, **options
+        )
+
+    def get(self, params: Any = None) -> dict[str, Any]:
+        return self.client.get_json(PATH, params or [("per_page", "100")], kind="schedule_a")
+
+
+@pytest.fixture
+def harness() -> Iterator[Harness]:
+    h = Harness(max_retries=2)
+    yield h
+    h.client.close()
+
+
+@pytest.fixture
+def ordered() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(registry=OrderedRegistry) as mock:
+        yield mock
+
+
+@pytest.fixture
+def mock() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps
+
+
+def error_text(exc: BaseException) -> str:
+    """Everything an exception could show: str and repr of it and of its whole chain."""
+    parts = []
+    seen: BaseException | None = exc
+    while seen is not None:
+        parts += [str(seen), repr(seen)]
+        seen = seen.__cause__ or seen.__context__
+    return "\n".join(parts)
+
+
+# --- retry policy ----------------------------------------------------------------------------
+
+
+def test_retry_settings(harness: Harness) -> None:
+    retry = harness.client.session().get_adapter(URL).max_retries
+    assert isinstance(retry, FecRetry)
+    assert set(retry.status_forcelist) == {500, 502, 503, 504}
+    assert set(retry.allowed_methods or ()) == {"GET"}
+    assert (retry.total, retry.connect, retry.read, retry.status, retry.other) == (2, 2, 2, 2, 0)
+    assert (retry.backoff_factor, retry.backoff_jitter) == (0.001, 0.001)
+    assert retry.respect_retry_after_header is True
+    assert retry.raise_on_status is False
+    assert retry.is_retry("GET", 503) and not retry.is_retry("POST", 503)
+    assert not retry.is_retry("GET", 429, has_retry_after=True)  # the budget's job
+
+
+def test_retry_hook_survives_new_and_sees_connection_errors(harness: Harness) -> None:
+    causes: list[str] = []
+
+    def hook(cause: str) -> bool:
+        causes.append(cause)
+        return len(causes) < 2
+
+    retry = FecRetry(total=3, connect=3, on_retry=hook, stop=harness.stop)
+    again = retry.increment("GET", "/x", error=ConnectTimeoutError("slow"))
+    assert again.on_retry is hook and again.stop is harness.stop and again.connect == 2
+    with pytest.raises(MaxRetryError):  # the hook refused the second retry
+        again.increment("GET", "/x", error=ConnectTimeoutError("slow"))
+    assert causes == ["ConnectTimeoutError from /x", "ConnectTimeoutError from /x"]
+
+
+def test_retry_after_is_capped_and_waits_on_the_stop_event(harness: Harness) -> None:
+    retry = FecRetry(total=3, stop=harness.stop)
+    assert retry.parse_retry_after("7200") == 60.0
+    assert retry.parse_retry_after("not a date") == 0.0
+    response = HTTPResponse(body=b"", headers={"Retry-After": "3600"}, status=503)
+    retry.sleep(response)
+    assert harness.stop.waits == [60.0]
+
+
+def test_5xx_is_retried_and_every_retry_is_counted_and_charged(
+    harness: Harness, ordered: responses.RequestsMock
+) -> None:
+    ordered.get(URL, status=503, json={"message": "Service Unavailable", "status": 503})
+    ordered.get(URL, status=503, json={"message": "Service Unavailable", "status": 503})
+    ordered.get(URL, json=OK)
+    assert harness.get() == OK
+    assert len(ordered.calls) == 3
+    assert (harness.stats.total, harness.stats.schedule_a, harness.stats.retries) == (3, 3, 2)
+    assert harness.budget.requests_made == 3
+    assert harness.stats.failures_in_a_row == 0
+
+
+def test_5xx_after_retries_is_a_transient_error(
+    harness: Harness, mock: responses.RequestsMock
+) -> None:
+    mock.get(URL, status=504, json={"message": "Query timed out", "status": 504})
+    with pytest.raises(TransientError) as info:
+        harness.get()
+    assert str(info.value) == (
+        "The OpenFEC API failed with HTTP 504 on /schedules/schedule_a/ after 2 retries: "
+        "Query timed out"
+    )
+    assert len(mock.calls) == 3 and harness.stats.retries == 2
+
+
+def test_a_retry_the_budget_refuses_stops_the_request(ordered: responses.RequestsMock) -> None:
+    h = Harness(max_retries=4, max_requests=2)
+    ordered.get(URL, status=503)
+    ordered.get(URL, status=503)
+    with pytest.raises(RequestLimitReached):
+        h.get()
+    assert len(ordered.calls) == 2 and h.budget.requests_made == 2
+    h.client.close()
+
+
+# --- bodies that are not JSON --------------------------------------------------------------
+
+
+def test_html_body_is_retried_then_transient(
+    harness: Harness, mock: responses.RequestsMock
+) -> None:
+    page = "<html><head><title>Down for maintenance</title></head><body>sorry</body></html>"
+    mock.get(URL, body=page, content_type="text/html")
+    with pytest.raises(TransientError) as info:
+        harness.get()
+    assert str(info.value) == (
+        "The API sent an HTML page instead of JSON (text/html) for /schedules/schedule_a/ "
+        "(3 times in a row)."
+    )
+    assert len(mock.calls) == 3
+    assert (harness.stats.total, harness.stats.retries) == (3, 2)
+    assert len(harness.stop.waits) == 2  # backoff between tries, through the stop event
+
+
+def test_truncated_json_is_transient(harness: Harness, mock: responses.RequestsMock) -> None:
+    body = '{"results": [{"sub_id": "41'
+    mock.get(URL, body=body, content_type="application/json")
+    with pytest.raises(TransientError) as info:
+        harness.get()
+    assert str(info.value) == (
+        f"The API sent a body that is not valid JSON, probably cut off ({len(body)} bytes, "
+        "application/json) for /schedules/schedule_a/ (3 times in a row)."
+    )
+
+
+def test_a_bad_body_then_a_good_one_succeeds(
+    harness: Harness, ordered: responses.RequestsMock
+) -> None:
+    ordered.get(URL, body="", content_type="application/json")
+    ordered.get(URL, json=OK)
+    assert harness.get() == OK
+    assert (harness.stats.total, harness.stats.retries) == (2, 1)
+
+
+def test_connection_failure_is_transient(harness: Harness, mock: responses.RequestsMock) -> None:
+    mock.get(URL, body=requests.ConnectionError("[Errno 111] Connection refused"))
+    with pytest.raises(TransientError) as info:
+        harness.get()
+    assert str(info.value) == (
+        "Could not get /schedules/schedule_a/ from api.example.test: connection failed "
+        "([Errno 111] Connection refused)."
+    )
+
+
+# --- 4xx -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (422, {"message": {"query": {"per_page": ["Not a valid integer."]}}, "status": 422},
+         "query.per_page: Not a valid integer."),
+        (422, {"message": {"query": {"contributor_type": {"0": ["Must be one of: individual, "
+                                                                 "committee."]}}}, "status": 422},
+         "query.contributor_type.0: Must be one of: individual, committee."),
+        (422, {"message": "When paginating through results, both values from the previous "
+                          "page's `last_indexes` object are needed.                    For "
+                          "example:\n                    last_index=1", "status": 422},
+         "When paginating through results, both values from the previous page's "
+         "`last_indexes` object are needed. For example: last_index=1"),
+        (400, {"message": "Please choose a single `two_year_transaction_period` or add one of "
+                          "the following filters to your query: `committee_id`", "status": 400},
+         "Please choose a single `two_year_transaction_period` or add one of the following "
+         "filters to your query: `committee_id`"),
+        (400, {"message": {"query": {"per_page": ["Not a valid integer.", "Too big."],
+                                     "sort": ["Bad."]}}, "status": 400},
+         "query.per_page: Not a valid integer. Too big.; query.sort: Bad."),
+        (404, {"error": {"code": "NOT_FOUND", "message": "No route matched"}},
+         "No route matched"),
+    ],
+)
+def test_bad_requests_carry_the_servers_message_on_one_line(
+    harness: Harness, mock: responses.RequestsMock, status: int, body: Any, expected: str
+) -> None:
+    mock.get(URL, status=status, json=body)
+    with pytest.raises(BadRequest) as info:
+        harness.get()
+    assert (info.value.status, info.value.detail) == (status, expected)
+    assert str(info.value) == (
+        f"The OpenFEC API rejected the request to /schedules/schedule_a/ (HTTP {status}): "
+        f"{expected}"
+    )
+    assert len(mock.calls) == 1 and harness.stats.failures_in_a_row == 0
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("API_KEY_MISSING", f"No API key was sent (API_KEY_MISSING). Get a free key at {SIGNUP} "
+                            f"and {PASS}."),
+        ("API_KEY_INVALID", "The API key was rejected as invalid (API_KEY_INVALID). Check it "
+                            f"for typos or get a free key at {SIGNUP}, and {PASS}."),
+        ("API_KEY_DISABLED", "The API key has been disabled by api.data.gov (API_KEY_DISABLED). "
+                             f"Get a new key at {SIGNUP} (or contact api.data.gov) and {PASS}."),
+        ("API_KEY_UNAUTHORIZED", "The API key is not allowed to use the OpenFEC API "
+                                 f"(API_KEY_UNAUTHORIZED). Get a key at {SIGNUP} and {PASS}."),
+        ("API_KEY_UNVERIFIED", "The API key has not been verified yet (API_KEY_UNVERIFIED). "
+                               "Confirm it with the link in the email from api.data.gov, or "
+                               f"get a new key at {SIGNUP}."),
+        ("SOMETHING_NEW", "The OpenFEC API refused access (HTTP 403, SOMETHING_NEW): Go away. "
+                          f"Check the API key: get one at {SIGNUP} and {PASS}."),
+    ],
+)
+def test_403_codes(
+    harness: Harness, mock: responses.RequestsMock, code: str, expected: str
+) -> None:
+    mock.get(URL, status=403, json={"error": {"code": code, "message": "Go away."}})
+    with pytest.raises(AuthError) as info:
+        harness.get()
+    assert info.value.code == code
+    assert str(info.value) == expected
+
+
+def test_403_without_a_gateway_body(harness: Harness, mock: responses.RequestsMock) -> None:
+    mock.get(URL, status=403, json={"message": "Forbidden", "status": 403})
+    with pytest.raises(AuthError) as info:
+        harness.get()
+    assert info.value.code == "UNKNOWN"
+    assert str(info.value) == (
+        f"The OpenFEC API refused access (HTTP 403): Forbidden. Check the API key: get one at "
+        f"{SIGNUP} and {PASS}."
+    )
+
+
+# --- 429 and the budget ----------------------------------------------------------------------
+
+
+def test_429_with_retry_after_pauses_the_budget_then_succeeds(
+    harness: Harness, ordered: responses.RequestsMock
+) -> None:
+    limited = {"X-RateLimit-Limit": "1000", "X-RateLimit-Remaining": "0", "Retry-After": "7"}
+    ordered.get(URL, status=429, headers=limited,
+                json={"error": {"code": "OVER_RATE_LIMIT", "message": "slow down"}})
+    ordered.get(URL, json=OK, headers={"X-RateLimit-Limit": "1000", "X-RateLimit-Remaining": "9"})
+    assert harness.get() == OK
+    assert harness.stop.waits == [7.0]
+    assert harness.budget.paused_total == 7.0
+    assert (harness.stats.rate_limited, harness.stats.total, harness.stats.retries) == (1, 2, 0)
+    assert harness.budget.remaining_estimate() == 9
+
+
+def test_429_without_retry_after_backs_off(
+    harness: Harness, ordered: responses.RequestsMock
+) -> None:
+    ordered.get(URL, status=429)
+    ordered.get(URL, json=OK)
+    assert harness.get() == OK
+    assert harness.stop.waits == [2.0]
+    assert harness.stats.rate_limited == 1
+
+
+def test_429_past_max_wait_is_quota_exhausted(mock: responses.RequestsMock) -> None:
+    h = Harness(max_wait=10.0)
+    mock.get(URL, status=429, headers={"Retry-After": "6"})
+    with pytest.raises(QuotaExhausted) as info:
+        h.get()
+    assert info.value.resume_after == WALL0 + 6.0 + 6.0
+    assert str(info.value) == (
+        f"The API rate limit is used up; stopped safely. Re-run after "
+        f"{format_epoch(WALL0 + 12.0)} to resume (or raise --max-wait to wait longer)."
+    )
+    assert isinstance(info.value.__cause__, RateLimited)
+    assert info.value.__cause__.retry_after == 6.0
+    assert len(mock.calls) == 2 and h.stats.rate_limited == 2
+    h.client.close()
+
+
+def test_stop_event_cancels_before_sending(harness: Harness, mock: responses.RequestsMock) -> None:
+    harness.stop.set()
+    with pytest.raises(Cancelled):
+        harness.get()
+    assert len(mock.calls) == 0
+
+
+# --- circuit breaker -------------------------------------------------------------------------
+
+
+def test_circuit_opens_after_five_failures_and_stays_open(mock: responses.RequestsMock) -> None:
+    h = Harness(max_retries=0)
+    mock.get(URL, status=502, body="<html><title>502 Bad Gateway</title></html>")
+    for _ in range(4):
+        with pytest.raises(TransientError):
+            h.get()
+    with pytest.raises(CircuitOpen) as info:
+        h.get()
+    assert str(info.value) == (
+        "Stopped safely: 5 API requests in a row failed (last: The OpenFEC API failed with "
+        "HTTP 502 on /schedules/schedule_a/: an HTML page (502 Bad Gateway)). The API looks "
+        "unhealthy; re-run later to resume."
+    )
+    with pytest.raises(CircuitOpen):
+        h.get()
+    assert len(mock.calls) == 5
+    h.client.close()
+
+
+def test_a_success_resets_the_breaker(ordered: responses.RequestsMock) -> None:
+    h = Harness(max_retries=0)
+    for _ in range(4):
+        ordered.get(URL, status=500)
+    ordered.get(URL, json=OK)
+    ordered.get(URL, status=500)
+    for _ in range(4):
+        with pytest.raises(TransientError):
+            h.get()
+    h.get()
+    with pytest.raises(TransientError):
+        h.get()
+    assert h.stats.failures_in_a_row == 1
+    h.client.close()
+
+
+# --- the key ---------------------------------------------------------------------------------
+
+
+def test_the_key_goes_in_a_header_and_nowhere_else(
+    harness: Harness, ordered: responses.RequestsMock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("urllib3").setLevel(logging.DEBUG)
+    echo = f"api_key={KEY} is not valid; X-Api-Key: {KEY}"
+    ordered.get(URL, status=503, body=echo)
+    ordered.get(URL, json=OK)
+    ordered.get(URL, status=403, json={"error": {"code": "ODD", "message": echo}})
+    ordered.get(URL, status=422, json={"message": echo, "status": 422})
+    ordered.get(URL, status=500, body=echo)
+    ordered.get(URL, status=500, body=echo)
+    ordered.get(URL, status=500, body=echo)
+    ordered.get(URL, body=requests.ConnectionError(f"Max retries exceeded with url: {URL}"))
+    harness.get()
+    texts = [repr(harness.client), repr(harness.client.session().get_adapter(URL).max_retries)]
+    for expected in (AuthError, BadRequest, TransientError, TransientError):
+        with pytest.raises(expected) as info:
+            harness.get()
+        texts.append(error_text(info.value))
+    assert all(KEY not in call.request.url for call in ordered.calls)
+    assert all(call.request.headers["X-Api-Key"] == KEY for call in ordered.calls)
+    assert "***" in texts[2]  # the 403 message was echoed, redacted
+    for text in [*texts, caplog.text]:
+        assert KEY not in text
+
+
+# --- threads ---------------------------------------------------------------------------------
+
+
+def test_threads_share_budget_and_stats_but_not_sessions(mock: responses.RequestsMock) -> None:
+    h = Harness()
+    for n in range(4):
+        mock.get(URL, json={"results": [n]},
+                 match=[matchers.query_param_matcher({"committee_id": f"C0000000{n}"},
+                                                     strict_match=False)])
+    sessions: dict[int, requests.Session] = {}
+    answers: dict[int, list[Any]] = {}
+
+    def work(n: int) -> None:
+        sessions[n] = h.client.session()
+        answers[n] = [h.get([("committee_id", f"C0000000{n}")])["results"] for _ in range(5)]
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == {n: [[n]] * 5 for n in range(4)}
+    assert len({id(session) for session in sessions.values()}) == 4
+    assert (h.stats.total, h.stats.schedule_a, h.budget.requests_made) == (20, 20, 20)
+    h.client.close()
+
+
+def test_lookups_are_counted_apart(harness: Harness, mock: responses.RequestsMock) -> None:
+    mock.get(BASE + "/committees/", json=OK)
+    harness.client.get_json("/committees/", {"candidate_id": "H0XX00001"}, kind="lookup")
+    assert harness.stats.snapshot() == {
+        "total": 1, "schedule_a": 0, "lookups": 1, "retries": 0, "rate_limited": 0,
+    }
+
+
+def test_stats_stay_plain_data() -> None:
+    stats = RequestStats()
+    stats.count_request("schedule_a", retry=True)
+    assert dataclasses.asdict(stats) == {
+        "total": 1, "schedule_a": 1, "lookups": 0, "retries": 1, "rate_limited": 0,
+        "failures_in_a_row": 0,
+    }
+
+
+def test_every_error_is_a_fec_error() -> None:
+    for cls in (AuthError, BadRequest, TransientError, QuotaExhausted, CircuitOpen, Cancelled):
+        assert issubclass(cls, FecError)
