@@ -1,0 +1,193 @@
+"""iter_pages: keyset paging, the sort_null_only phase, end conditions and loop detection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+import responses
+from responses.registries import OrderedRegistry
+
+from fec.budget import RateBudget
+from fec.client import FecClient
+from fec.errors import PaginationError
+from fec.schedule_a import iter_pages
+
+BASE = "http://127.0.0.1:9/v1"
+URL = BASE + "/schedules/schedule_a/"
+UNIT = [
+    ("committee_id", "C00000001"),
+    ("two_year_transaction_period", "2024"),
+    ("per_page", "2"),
+    ("sort", "contribution_receipt_date"),
+]
+DATED = {"last_index": "4002", "last_contribution_receipt_date": "2024-03-01"}
+NULLS = {"last_index": "1004", "sort_null_only": True}
+
+
+def body(rows: int, last_indexes: dict[str, Any] | None, count: int | None = 5) -> dict[str, Any]:
+    return {
+        "api_version": "1.0",
+        "pagination": {"count": count, "is_count_exact": True, "pages": 3, "per_page": 2,
+                       "last_indexes": last_indexes},
+        "results": [{"sub_id": f"{last_indexes and last_indexes['last_index']}-{n}"}
+                    for n in range(rows)],
+    }
+
+
+def sent(call: Any) -> list[tuple[str, str]]:
+    return parse_qsl(urlsplit(call.request.url).query)
+
+
+@pytest.fixture
+def client() -> Iterator[FecClient]:
+    fec = FecClient("test-key-0123456789", BASE, budget=RateBudget(1000), backoff_factor=0.001)
+    yield fec
+    fec.close()
+
+
+@pytest.fixture
+def api() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(registry=OrderedRegistry) as mock:
+        yield mock
+
+
+def test_pages_through_dated_rows_then_the_null_date_phase(
+    client: FecClient, api: responses.RequestsMock
+) -> None:
+    api.get(URL, json=body(2, DATED))
+    api.get(URL, json=body(2, NULLS))
+    api.get(URL, json=body(1, {"last_index": "1005", "sort_null_only": True}))
+    pages = list(iter_pages(client, ["C00000001"], 2024, per_page=2))
+    assert [(len(p.rows), p.cursor, p.done, p.count) for p in pages] == [
+        (2, DATED, False, 5),
+        (2, NULLS, False, 5),
+        (1, None, True, 5),
+    ]
+    assert [sent(call) for call in api.calls] == [
+        UNIT,
+        UNIT + [("last_index", "4002"), ("last_contribution_receipt_date", "2024-03-01")],
+        UNIT + [("last_index", "1004"), ("sort_null_only", "true")],
+    ]
+    assert all("page" not in dict(sent(call)) for call in api.calls)
+    assert client.stats.schedule_a == 3
+
+
+def test_a_short_page_ends_the_scan_without_another_request(
+    client: FecClient, api: responses.RequestsMock
+) -> None:
+    api.get(URL, json=body(2, {"last_index": "7", "last_contribution_receipt_date": "2024-01-01"}))
+    pages = list(iter_pages(client, ["C00000001"], 2024, per_page=3))
+    assert [(len(p.rows), p.cursor, p.done) for p in pages] == [(2, None, True)]
+    assert len(api.calls) == 1
+
+
+def test_an_empty_page_ends_the_scan(client: FecClient, api: responses.RequestsMock) -> None:
+    api.get(URL, json=body(2, DATED))
+    api.get(URL, json=body(0, None, count=0))
+    pages = list(iter_pages(client, ["C00000001"], 2024, per_page=2))
+    assert [(len(p.rows), p.cursor, p.done, p.count) for p in pages] == [
+        (2, DATED, False, 5),
+        (0, None, True, 0),
+    ]
+
+
+def test_resumes_from_a_stored_cursor_with_the_load_date_filter(
+    client: FecClient, api: responses.RequestsMock
+) -> None:
+    api.get(URL, json=body(0, None))
+    list(iter_pages(client, ["c00000001"], 2024, per_page=2, min_load_date="2024-05-01",
+                    cursor=NULLS))
+    assert sent(api.calls[0]) == UNIT + [
+        ("min_load_date", "2024-05-01"), ("last_index", "1004"), ("sort_null_only", "true"),
+    ]
+
+
+def test_several_committees_go_in_one_request(
+    client: FecClient, api: responses.RequestsMock
+) -> None:
+    ids = [f"C0000000{n}" for n in range(10)]
+    api.get(URL, json=body(0, None))
+    list(iter_pages(client, ids, 2022))
+    assert [v for k, v in sent(api.calls[0]) if k == "committee_id"] == ids
+
+
+def test_the_same_cursor_again_is_an_error(client: FecClient, api: responses.RequestsMock) -> None:
+    api.get(URL, json=body(2, DATED))
+    api.get(URL, json=body(2, DATED))
+    pages = iter_pages(client, ["C00000001"], 2024, per_page=2)
+    assert next(pages).cursor == DATED
+    with pytest.raises(PaginationError) as info:
+        next(pages)
+    assert str(info.value) == (
+        'C00000001 2024: the API answered with the cursor it was sent ({"last_contribution_'
+        'receipt_date": "2024-03-01", "last_index": "4002"}); stopped this unit instead of '
+        "paging forever"
+    )
+
+
+def test_a_cursor_cycle_is_an_error(client: FecClient, api: responses.RequestsMock) -> None:
+    api.get(URL, json=body(2, DATED))
+    api.get(URL, json=body(2, NULLS))
+    api.get(URL, json=body(2, DATED))
+    with pytest.raises(PaginationError) as info:
+        list(iter_pages(client, ["C00000001"], 2024, per_page=2))
+    assert "the API answered with an earlier cursor" in str(info.value)
+    assert len(api.calls) == 3
+
+
+def test_a_stored_cursor_sent_back_is_an_error(
+    client: FecClient, api: responses.RequestsMock
+) -> None:
+    api.get(URL, json=body(2, NULLS))
+    with pytest.raises(PaginationError, match="the cursor it was sent"):
+        list(iter_pages(client, ["C00000001"], 2024, per_page=2, cursor=NULLS))
+
+
+def test_rows_without_a_cursor_are_an_error(
+    client: FecClient, api: responses.RequestsMock
+) -> None:
+    api.get(URL, json=body(2, None))
+    with pytest.raises(PaginationError) as info:
+        list(iter_pages(client, ["C00000001"], 2024, per_page=2))
+    assert str(info.value) == "C00000001 2024: the API sent 2 rows without a cursor"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [{"results": []}, {"results": {}, "pagination": {}}, {"results": [1], "pagination": {}},
+     {"results": [{}], "pagination": {"last_indexes": {"sort_null_only": True}}}],
+)
+def test_malformed_pages_are_errors(
+    client: FecClient, api: responses.RequestsMock, reply: dict[str, Any]
+) -> None:
+    api.get(URL, json=reply)
+    with pytest.raises(PaginationError):
+        list(iter_pages(client, ["C00000001"], 2024, per_page=2))
+
+
+@pytest.mark.parametrize(
+    ("ids", "cycle", "per_page", "message"),
+    [
+        ([], 2024, 100, "between 1 and 10 committee ids are needed, got 0"),
+        ([f"C0000001{n}" for n in range(10)] + ["C00000020"], 2024, 100,
+         "between 1 and 10 committee ids are needed, got 11"),
+        (["C123"], 2024, 100, "invalid committee id(s) C123: expected C + 8 digits"),
+        (["C00000001"], 2023, 100, "two-year periods are even years, got 2023"),
+        (["C00000001"], 2024, 0, "per_page must be between 1 and 100, got 0"),
+        (["C00000001"], 2024, 101, "per_page must be between 1 and 100, got 101"),
+    ],
+)
+def test_arguments_are_validated_before_any_request(
+    client: FecClient, ids: list[str], cycle: int, per_page: int, message: str
+) -> None:
+    with pytest.raises(ValueError) as info:
+        next(iter_pages(client, ids, cycle, per_page=per_page))
+    assert str(info.value) == message
+
+
+def test_a_single_string_is_not_a_list_of_ids(client: FecClient) -> None:
+    with pytest.raises(TypeError):
+        next(iter_pages(client, "C00000001", 2024))
