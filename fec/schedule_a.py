@@ -68,16 +68,23 @@ def iter_pages(
             logger.debug("%s: last page, %d rows", unit, len(rows))
             yield Page(rows, None, True, count)
             return
-        key = _cursor_key(last_indexes)
-        if key in seen:
-            again = "the cursor it was sent" if last_indexes == sent else "an earlier cursor"
-            raise PaginationError(
-                f"{unit}: the API answered with {again} ({key}); stopped this unit "
-                "instead of paging forever"
-            )
-        seen.add(key)
+        _remember(seen, last_indexes, sent, unit)
         yield Page(rows, last_indexes, False, count)
         sent = last_indexes
+
+
+def _remember(
+    seen: set[str], cursor: dict[str, Any], sent: dict[str, Any] | None, unit: str
+) -> None:
+    """Add the cursor to those seen in this scan; a repeat would page forever."""
+    key = _cursor_key(cursor)
+    if key in seen:
+        again = "the cursor it was sent" if cursor == sent else "an earlier cursor"
+        raise PaginationError(
+            f"{unit}: the API answered with {again} ({key}); stopped this unit "
+            "instead of paging forever"
+        )
+    seen.add(key)
 
 
 def _base_params(
