@@ -1,0 +1,658 @@
+"""Sync FEC Schedule A donations to members of Congress into a local SQLite file.
+
+This module is where `fec/` (HTTP, OpenFEC) and `db/` (SQLite) meet: the click
+command, the bootstrap (politicians, committees), and the fetch/write pipeline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import click
+
+from db import schema, state
+from db.writer import DONE, CommitResult, PageFetched, PassStarted, SQLiteWriter, UnitFailed
+from fec import errors
+from fec.budget import RateBudget, default_hourly_limit
+from fec.client import FecClient, RequestStats
+from fec.committees import fetch_committees
+from fec.legislators import load_legislators
+from fec.scheduler import Unit, UnitScheduler
+from fec.schedule_a import Page
+
+logger = logging.getLogger("sync_donations")
+
+DEFAULT_API_URL = "https://api.open.fec.gov/v1"
+DEFAULT_LEGISLATORS = (
+    "https://unitedstates.github.io/congress-legislators/legislators-current.json"
+)
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 75
+SIGNAL_EXITS = {signal.SIGINT: 130, signal.SIGTERM: 143}
+STOP_GRACE_S = 15.0  # how long in-flight requests may take to finish after a stop
+
+
+def utcnow() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def current_cycle(today: dt.date | None = None) -> int:
+    year = (today or dt.date.today()).year
+    return year + year % 2
+
+
+class CycleType(click.ParamType):  # type: ignore[type-arg]
+    name = "YEAR"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        try:
+            year = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a year", param, ctx)
+        if year % 2:
+            self.fail(f"{year} is odd; two-year periods end on even years", param, ctx)
+        if not 1976 <= year <= current_cycle():
+            self.fail(f"{year} is outside 1976..{current_cycle()}", param, ctx)
+        return year
+
+
+@dataclasses.dataclass
+class Options:
+    db: str
+    api_key: str
+    api_url: str
+    legislators: str
+    reload_legislators: bool
+    cycles: list[int]
+    politicians: list[str] | None
+    batch_size: int
+    concurrency: int
+    full: bool
+    refresh_after: float
+    overlap_days: int
+    max_requests: int | None
+    max_wait: float
+    rate_limit: int | None
+    quiet: bool
+
+    def public(self) -> dict[str, Any]:
+        """The options as recorded in the runs table: everything but the key."""
+        data = dataclasses.asdict(self)
+        data.pop("api_key")
+        return data
+
+
+@dataclasses.dataclass
+class Outcome:
+    """Everything the closing summary and `--json` report."""
+
+    run_id: int | None = None
+    exit_code: int = EXIT_OK
+    status: str = "complete"
+    message: str | None = None
+    resume_after: str | None = None
+    units: dict[str, int] = dataclasses.field(
+        default_factory=lambda: dict(total=0, complete=0, skipped=0, failed=0, pending=0)
+    )
+    rows: dict[str, int] = dataclasses.field(
+        default_factory=lambda: dict(inserted=0, updated=0, unchanged=0, skipped_no_sub_id=0)
+    )
+    failures: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    unresolved: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    def as_json(self, stats: RequestStats, elapsed: float) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "exit_code": self.exit_code,
+            "status": self.status,
+            "message": self.message,
+            "resume_after": self.resume_after,
+            "units": self.units,
+            "rows": self.rows,
+            "requests": {
+                "total": stats.total,
+                "schedule_a": stats.schedule_a,
+                "lookups": stats.lookups,
+                "retries": stats.retries,
+                "rate_limited": stats.rate_limited,
+            },
+            "elapsed_s": round(elapsed, 3),
+            "failures": self.failures,
+            "unresolved": self.unresolved,
+        }
+
+
+# --- progress -------------------------------------------------------------------------
+
+
+class Progress:
+    """Counts durable work; only the writer thread calls `on_commit`.
+
+    A tqdm bar on a terminal; periodic log lines otherwise (CI), nothing with --quiet.
+    """
+
+    LOG_EVERY_S = 30.0
+
+    def __init__(self, outcome: Outcome, stats: RequestStats, budget: RateBudget, quiet: bool):
+        self.outcome, self.stats, self.budget = outcome, stats, budget
+        self.units_done = 0
+        self.total_units = 0
+        self.bar: Any = None
+        self.quiet = quiet
+        self._last_log = time.monotonic()
+
+    @contextlib.contextmanager
+    def running(self, total_units: int) -> Iterator[None]:
+        self.total_units = total_units
+        if self.quiet or not sys.stderr.isatty():
+            yield
+            return
+        from tqdm import tqdm
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        with tqdm(total=total_units, unit="unit", file=sys.stderr, dynamic_ncols=True) as bar:
+            self.bar = bar
+            with logging_redirect_tqdm():
+                yield
+            self.bar = None
+
+    def on_commit(self, result: CommitResult) -> None:
+        rows = self.outcome.rows
+        rows["inserted"] += result.inserted
+        rows["updated"] += result.updated
+        rows["unchanged"] += result.unchanged
+        rows["skipped_no_sub_id"] += result.skipped_no_sub_id
+        if isinstance(result.message, PageFetched) and result.message.done:
+            self.units_done += 1
+            if self.bar is not None:
+                self.bar.update(1)
+        self._report()
+
+    def _report(self) -> None:
+        fresh = self.outcome.rows["inserted"] + self.outcome.rows["updated"]
+        if self.bar is not None:
+            self.bar.set_postfix_str(
+                f"rows={fresh:,} requests={self.stats.total:,} "
+                f"quota~{self.budget.remaining_estimate():,}",
+                refresh=False,
+            )
+            return
+        now = time.monotonic()
+        if not self.quiet and now - self._last_log >= self.LOG_EVERY_S:
+            self._last_log = now
+            logger.info(
+                "progress: %d/%d units, %d rows new or updated, %d requests",
+                self.units_done, self.total_units, fresh, self.stats.total,
+            )
+
+
+# --- locking and signals ----------------------------------------------------------------
+
+
+class LockHeld(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def exclusive_lock(db_path: str) -> Iterator[None]:
+    """One sync per database: a flock on `<db>.lock`, released by the kernel even on kill -9."""
+    lock_path = f"{db_path}.lock"
+    try:
+        handle = open(lock_path, "a+")
+    except OSError as exc:
+        raise schema.DatabaseError(f"cannot create lock file {lock_path}: {exc.strerror}") from exc
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LockHeld(
+                f"another sync is already running on {db_path} (lock {lock_path} is held); "
+                "it will resume where that one stops"
+            ) from None
+        yield
+
+
+class StopSignals:
+    """Turn SIGINT/SIGTERM into a stop request instead of an exception at a random point."""
+
+    def __init__(self, stop: threading.Event):
+        self.stop = stop
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.received is None:
+            self.received = signum
+            logger.warning(
+                "%s received: finishing in-flight pages, then stopping",
+                signal.Signals(signum).name,
+            )
+        self.stop.set()
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in SIGNAL_EXITS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+# --- bootstrap: politicians and their committees -------------------------------------------
+
+
+def ensure_politicians(conn: Any, opts: Options) -> None:
+    """Load legislators when the database has none, or when a source was named explicitly."""
+    has_any = conn.execute("SELECT 1 FROM politicians LIMIT 1").fetchone() is not None
+    if has_any and not opts.reload_legislators:
+        return
+    politicians = load_legislators(opts.legislators)
+    count = state.save_politicians(conn, politicians, opts.legislators, utcnow())
+    logger.info("loaded %d politicians from %s", count, opts.legislators)
+
+
+def check_selection(conn: Any, wanted: list[str] | None) -> None:
+    if not wanted:
+        return
+    marks = ",".join("?" * len(wanted))
+    known = {
+        row[0]
+        for row in conn.execute(
+            f"SELECT bioguide_id FROM politicians WHERE bioguide_id IN ({marks})", wanted
+        )
+    }
+    unknown = [bid for bid in wanted if bid not in known]
+    if unknown:
+        raise click.UsageError(
+            f"unknown politician id(s): {', '.join(unknown)} (not in the legislators data; "
+            "use bioguide ids such as P000197)"
+        )
+
+
+def resolve_committees(conn: Any, client: FecClient, opts: Options, stop: threading.Event) -> None:
+    """Map politicians without a fresh mapping to their P/A committees, in as few requests as the API allows."""
+    todo = state.politicians_needing_resolution(
+        conn, opts.cycles, opts.politicians, max_age_days=7, now=utcnow()
+    )
+    if not todo:
+        return
+    candidate_ids = sorted({cid for _, fec_ids in todo for cid in fec_ids})
+    logger.info("resolving committees of %d politicians (%d candidate ids)", len(todo), len(candidate_ids))
+    links = fetch_committees(client, candidate_ids, opts.cycles) if candidate_ids else ([], [])
+    by_candidate: dict[str, list[Any]] = {}
+    for link in links[0]:
+        by_candidate.setdefault(link.candidate_id, []).append(link)
+    now = utcnow()
+    for bioguide_id, fec_ids in todo:
+        mine = [link for cid in fec_ids for link in by_candidate.get(cid, [])]
+        state.save_mappings(conn, bioguide_id, opts.cycles, mine, now, provenance=opts.api_url)
+    if stop.is_set():
+        raise errors.Cancelled("stopped while resolving committees")
+
+
+def list_unresolved(conn: Any, opts: Options) -> list[dict[str, Any]]:
+    return [
+        {"politician": bioguide_id, "candidate_ids": list(fec_ids)}
+        for bioguide_id, fec_ids in state.unresolved_politicians(conn, opts.cycles, opts.politicians)
+    ]
+
+
+# --- the pipeline: fetch threads -> bounded queue -> one writer thread ---------------------
+
+
+class Pipeline:
+    """Fetch threads -> bounded queue -> the one writer thread that owns the connection."""
+
+    def __init__(self, opts: Options, client: FecClient, stop: threading.Event, progress: Progress):
+        self.opts, self.client, self.stop = opts, client, stop
+        self.messages: queue.Queue[Any] = queue.Queue(maxsize=opts.concurrency * 2)
+        self.writer = SQLiteWriter(opts.db, self.messages, stop=stop, on_commit=progress.on_commit)
+        self.failures: list[dict[str, Any]] = []
+        self._started: set[tuple[str, int]] = set()
+
+    def run(self, plans: list[state.UnitPlan]) -> None:
+        """Sync every planned unit; re-raises a stop reason or the writer's error."""
+        units = [
+            Unit(p.committee_id, p.cycle, cursor=p.cursor, min_load_date=p.min_load_date,
+                 expected_pages=p.expected_pages)
+            for p in plans
+        ]
+        self._started = {(p.committee_id, p.cycle) for p in plans if p.resumed}
+        self._sorts = {(p.committee_id, p.cycle): p.sort for p in plans}
+        scheduler = UnitScheduler(
+            self.client, per_page=self.opts.batch_size, concurrency=self.opts.concurrency,
+            stop=self.stop, on_page=self.save_page, on_failed=self.fail_unit,
+            stop_grace=STOP_GRACE_S,
+        )
+        self.writer.start()
+        try:
+            scheduler.run(units)
+        finally:
+            self.messages.put(DONE)  # the writer drains everything up to here, then exits
+            self.writer.join()
+        if self.writer.error is not None:
+            raise self.writer.error
+
+    def save_page(self, unit: Unit, page: Page) -> None:
+        """Hand a fetched page to the writer (runs in a fetch thread; blocks when it lags)."""
+        if unit.key not in self._started:
+            self._started.add(unit.key)
+            self._put(PassStarted(unit.committee_id, unit.cycle, unit.min_load_date,
+                                  self._sorts[unit.key]))
+        self._put(PageFetched(unit.committee_id, unit.cycle, page.rows, page.cursor,
+                              page.done, requests=1))
+
+    def fail_unit(self, unit: Unit, exc: errors.FecError) -> None:
+        logger.warning("unit %s/%s failed: %s", unit.committee_id, unit.cycle, exc)
+        self.failures.append({"committee_id": unit.committee_id, "cycle": unit.cycle,
+                              "error": str(exc)})
+        self._put(UnitFailed(unit.committee_id, unit.cycle, str(exc)))
+
+    def _put(self, message: Any) -> None:
+        # Blocks while the writer is busy; gives up only if the writer is already gone
+        # (a request that outlived a stop: its page is simply not saved).
+        while True:
+            try:
+                self.messages.put(message, timeout=0.2)
+                return
+            except queue.Full:
+                if not self.writer.is_alive():
+                    return
+
+
+# --- one run, start to finish ---------------------------------------------------------------
+
+
+class SyncRun:
+    """Bootstrap, plan, run the pipeline and classify the outcome of one invocation."""
+
+    def __init__(self, opts: Options):
+        self.opts = opts
+        self.outcome = Outcome()
+        self.stats = RequestStats()
+        self.stop = threading.Event()
+        limit = opts.rate_limit or default_hourly_limit(opts.api_key)
+        self.budget = RateBudget(limit, max_wait=opts.max_wait, max_requests=opts.max_requests)
+        self.client = FecClient(
+            opts.api_key, opts.api_url, budget=self.budget, stats=self.stats, stop=self.stop
+        )
+        self.progress: Progress | None = None
+        self.started = time.monotonic()
+
+    def execute(self) -> Outcome:
+        with StopSignals(self.stop) as signals, contextlib.closing(self.client):
+            try:
+                self._sync()
+            except BaseException as exc:  # classified below; unknown errors re-raised
+                self._classify(exc)
+            if signals.received is not None:
+                self._set("interrupted", SIGNAL_EXITS[signal.Signals(signals.received)],
+                          f"interrupted by {signal.Signals(signals.received).name}")
+        self._finish()
+        return self.outcome
+
+    def _sync(self) -> None:
+        opts = self.opts
+        with contextlib.closing(schema.connect(opts.db)) as conn:
+            self.outcome.run_id = state.start_run(conn, opts.public(), utcnow())
+            ensure_politicians(conn, opts)
+            check_selection(conn, opts.politicians)
+            resolve_committees(conn, self.client, opts, self.stop)
+            self.outcome.unresolved = list_unresolved(conn, opts)
+            plans, skipped = state.plan_units(
+                conn, opts.cycles, opts.politicians, full=opts.full,
+                refresh_after_hours=opts.refresh_after, overlap_days=opts.overlap_days, now=utcnow(),
+            )
+        self.outcome.units.update(total=len(plans) + skipped, skipped=skipped)
+        logger.info("%d units to sync, %d fresh ones skipped", len(plans), skipped)
+        progress = self.progress = Progress(self.outcome, self.stats, self.budget, opts.quiet)
+        pipeline = Pipeline(opts, self.client, self.stop, progress)
+        with progress.running(len(plans)):
+            try:
+                pipeline.run(plans)
+            finally:
+                self.outcome.failures = pipeline.failures
+
+    def _classify(self, exc: BaseException) -> None:
+        if isinstance(exc, errors.QuotaExhausted):
+            resume = dt.datetime.fromtimestamp(exc.resume_after, dt.timezone.utc)
+            self.outcome.resume_after = resume.strftime("%Y-%m-%dT%H:%M:%SZ")
+            self._set("stopped", EXIT_STOPPED, str(exc))
+        elif isinstance(exc, errors.StopSync):
+            self._set("stopped", EXIT_STOPPED, str(exc))
+        elif isinstance(exc, errors.Cancelled):
+            self._set("interrupted", EXIT_FAILED, str(exc))
+        elif isinstance(exc, (errors.FecError, schema.DatabaseError)):
+            self._set("failed", EXIT_FAILED, str(exc))
+        else:
+            raise exc
+
+    def _set(self, status: str, code: int, message: str | None) -> None:
+        self.outcome.status, self.outcome.exit_code, self.outcome.message = status, code, message
+
+    def _finish(self) -> None:
+        """Count unit states and record the run; works even when the sync failed early."""
+        out = self.outcome
+        out.units["failed"] = len(out.failures)
+        if out.exit_code == EXIT_OK and out.failures:
+            self._set("failed", EXIT_FAILED, f"{len(out.failures)} unit(s) failed")
+        out.units["complete"] = self.progress.units_done if self.progress else 0
+        done = out.units["complete"] + out.units["skipped"] + out.units["failed"]
+        out.units["pending"] = max(out.units["total"] - done, 0)
+        if out.run_id is None:
+            return
+        try:
+            with contextlib.closing(schema.connect(self.opts.db)) as conn:
+                summary = out.as_json(self.stats, self.elapsed)
+                state.finish_run(conn, out.run_id, out.status, out.exit_code, summary,
+                                 utcnow(), self.elapsed)
+        except schema.DatabaseError as exc:
+            if out.exit_code == EXIT_OK:
+                self._set("failed", EXIT_FAILED, str(exc))
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+# --- what users see at the end ---------------------------------------------------------------
+
+
+def print_summary(outcome: Outcome, report: dict[str, Any]) -> None:
+    units, rows, reqs = report["units"], report["rows"], report["requests"]
+    fetched = rows["inserted"] + rows["updated"] + rows["unchanged"]
+    per_request = fetched / reqs["schedule_a"] if reqs["schedule_a"] else 0.0
+    lines = [
+        f"units: {units['complete']} synced, {units['skipped']} fresh (skipped), "
+        f"{units['failed']} failed, {units['pending']} pending, of {units['total']}",
+        f"rows: {rows['inserted']:,} new, {rows['updated']:,} updated, "
+        f"{rows['unchanged']:,} unchanged, {rows['skipped_no_sub_id']:,} without sub_id skipped",
+        f"requests: {reqs['total']:,} ({reqs['schedule_a']:,} Schedule A, {reqs['lookups']:,} lookups), "
+        f"{reqs['retries']:,} retries, {reqs['rate_limited']:,} rate-limited; "
+        f"{per_request:.1f} rows per Schedule A request; {report['elapsed_s']:.1f}s",
+    ]
+    for failure in outcome.failures:
+        lines.append(f"failed: {failure['committee_id']} {failure['cycle']}: {failure['error']}")
+    if outcome.unresolved:
+        ids = ", ".join(item["politician"] for item in outcome.unresolved)
+        lines.append(f"no campaign committee found for {len(outcome.unresolved)} politician(s): {ids}")
+    if outcome.exit_code == EXIT_STOPPED:
+        when = f" after {outcome.resume_after}" if outcome.resume_after else ""
+        lines.append(f"stopped early: {outcome.message}. Re-run{when} to resume.")
+    elif outcome.exit_code in SIGNAL_EXITS.values():
+        lines.append(f"{outcome.message}; everything fetched was saved. Re-run to resume.")
+    elif outcome.exit_code == EXIT_FAILED:
+        lines.append(f"Error: {outcome.message}")
+    for line in lines:
+        click.echo(line, err=True)
+
+
+def print_status(db_path: str, as_json: bool) -> None:
+    """Show every unit's state without syncing (and without the lock: WAL allows readers)."""
+    if not Path(db_path).exists():
+        raise click.ClickException(f"{db_path} does not exist yet; run a sync first")
+    with contextlib.closing(schema.connect(db_path)) as conn:
+        units = [dict(row) for row in state.unit_states(conn)]
+    if as_json:
+        click.echo(json.dumps(units, indent=2))
+        return
+    click.echo(f"{'committee':<10} {'cycle':>5} {'status':<9} {'rows':>8} "
+               f"{'loaded_through':<20} {'completed_at':<20} last_error")
+    for unit in units:
+        click.echo(
+            f"{unit['committee_id']:<10} {unit['cycle']:>5} {unit['status']:<9} "
+            f"{unit['rows_seen'] or 0:>8} {unit['loaded_through'] or '-':<20} "
+            f"{unit['completed_at'] or '-':<20} {unit['last_error'] or ''}"
+        )
+
+
+def configure_logging(verbose: bool, quiet: bool) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(message)s")
+    if verbose:
+        logging.getLogger().handlers[0].setFormatter(
+            logging.Formatter("%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s")
+        )
+    else:
+        logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+
+def split_ids(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> list[str] | None:
+    ids = [part.strip().upper() for item in value for part in item.split(",") if part.strip()]
+    return ids or None
+
+
+DEMO_KEY_WARNING = (
+    "Warning: using DEMO_KEY, which allows about 30 requests an hour (50 a day). "
+    "Get a free key at https://api.data.gov/signup/ and pass it with --api-key or OPENFEC_API_KEY."
+)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--db", "db_path", default="donations.db", envvar="DONATIONS_DB", show_envvar=True,
+              show_default=True, type=click.Path(dir_okay=False), help="SQLite file, created if missing.")
+@click.option("--api-key", default="DEMO_KEY", envvar="OPENFEC_API_KEY", show_envvar=True,
+              show_default=True, help="OpenFEC (api.data.gov) key; sent as a header, never stored.")
+@click.option("--api-url", default=DEFAULT_API_URL, envvar="OPENFEC_API_URL", show_envvar=True,
+              show_default=True, help="API root including /v1 (a mirror or a local fake).")
+@click.option("--legislators", default=DEFAULT_LEGISLATORS, envvar="LEGISLATORS_URL",
+              show_envvar=True, metavar="URL|PATH",
+              help="congress-legislators JSON (URL or file); loaded when the database has no "
+                   "politicians, or reloaded when given.")
+@click.option("--cycle", "cycles", multiple=True, type=CycleType(),
+              help=f"Two-year period (even year), repeatable.  [default: {current_cycle()}]")
+@click.option("--politician", "politicians", multiple=True, callback=split_ids, metavar="ID",
+              help="Bioguide id(s), repeatable or comma-separated.  [default: all]")
+@click.option("--batch-size", default=100, show_default=True, type=click.IntRange(1, 100),
+              help="Rows per request (per_page).")
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 32),
+              help="Fetch threads.")
+@click.option("--full", is_flag=True, help="Rescan every unit, ignoring the incremental watermark.")
+@click.option("--refresh-after", default=12.0, show_default=True, type=click.FloatRange(min=0),
+              metavar="HOURS", help="Skip units whose last pass completed less than this ago.")
+@click.option("--overlap-days", default=3, show_default=True, type=click.IntRange(0, 365),
+              help="Incremental passes re-read rows loaded this many days before the watermark.")
+@click.option("--max-requests", type=click.IntRange(min=1), metavar="N",
+              help="Stop safely (exit 75) after N API requests, lookups and retries included.")
+@click.option("--max-wait", default=300.0, show_default=True, type=click.FloatRange(min=0),
+              metavar="SECONDS", help="Longest total pause for the rate limit before stopping (75).")
+@click.option("--rate-limit", type=click.IntRange(min=1), envvar="OPENFEC_RATE_LIMIT",
+              show_envvar=True, metavar="N",
+              help="Requests per hour the key allows.  [default: 1000, 30 for DEMO_KEY]")
+@click.option("--status", "show_status", is_flag=True,
+              help="Show every unit's sync state and exit (no requests).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or progress lines.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@click.option("--verbose", "-v", is_flag=True, help="Debug logging, and tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, db_path: str, api_key: str, api_url: str, legislators: str,
+        cycles: tuple[int, ...], politicians: list[str] | None, batch_size: int,
+        concurrency: int, full: bool, refresh_after: float, overlap_days: int,
+        max_requests: int | None, max_wait: float, rate_limit: int | None,
+        show_status: bool, quiet: bool, as_json: bool, verbose: bool) -> None:
+    """Sync FEC Schedule A donations to members of Congress into a SQLite file.
+
+    Loads politicians (congress-legislators), resolves their campaign committees
+    through OpenFEC, then pages every (committee, cycle) into the database.
+    Safe to kill at any moment: re-running resumes where it stopped.
+
+    Exit codes: 0 synced; 75 stopped early but safely (quota, --max-requests,
+    circuit breaker, another run holds the lock), re-run to resume; 1 failure;
+    2 usage error; 130/143 interrupted by SIGINT/SIGTERM.
+    """
+    configure_logging(verbose, quiet)
+    if show_status:
+        print_status(db_path, as_json)
+        return
+    if not api_url.startswith(("http://", "https://")):
+        raise click.BadParameter("must start with http:// or https://", param_hint="--api-url")
+    if not api_key.strip():
+        raise click.BadParameter("is empty", param_hint="--api-key")
+    if api_key == "DEMO_KEY":
+        click.echo(DEMO_KEY_WARNING, err=True)
+    source = ctx.get_parameter_source("legislators")
+    opts = Options(
+        db=db_path, api_key=api_key, api_url=api_url.rstrip("/"), legislators=legislators,
+        reload_legislators=source in (click.core.ParameterSource.COMMANDLINE,
+                                      click.core.ParameterSource.ENVIRONMENT),
+        cycles=sorted(set(cycles)) or [current_cycle()], politicians=politicians,
+        batch_size=batch_size, concurrency=concurrency, full=full, refresh_after=refresh_after,
+        overlap_days=overlap_days, max_requests=max_requests, max_wait=max_wait,
+        rate_limit=rate_limit, quiet=quiet,
+    )
+    ctx.exit(run_cli(opts, as_json, verbose))
+
+
+def run_cli(opts: Options, as_json: bool, verbose: bool) -> int:
+    try:
+        with exclusive_lock(opts.db):
+            sync = SyncRun(opts)
+            outcome = sync.execute()
+    except LockHeld as exc:
+        click.echo(f"Error: {exc}", err=True)
+        return EXIT_STOPPED
+    except schema.DatabaseError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        return EXIT_FAILED
+    report = outcome.as_json(sync.stats, sync.elapsed)
+    if not opts.quiet or outcome.exit_code != EXIT_OK:
+        print_summary(outcome, report)
+    if as_json:
+        click.echo(json.dumps(report))
+    return outcome.exit_code
+
+
+def _fetch_threads_alive() -> bool:
+    return any(t.name.startswith("fetch") and t.is_alive() for t in threading.enumerate())
+
+
+def main() -> None:
+    """Console entry point: click's standalone mode, plus a hard exit if a request is stuck."""
+    try:
+        cli.main(prog_name="sync_donations.py")
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if _fetch_threads_alive():
+            # A stop left a request in flight; its page was never saved, so nothing is lost.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

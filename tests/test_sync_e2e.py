@@ -1,0 +1,181 @@
+"""End to end: the real CLI in a subprocess, over real sockets, against the fake API."""
+
+from __future__ import annotations
+
+import random
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import KEY, Cli, db_rows, expected_rows
+from tests.fake_openfec import Faults, FakeOpenFec
+
+
+def test_full_sync_equals_the_api(cli: Cli, world) -> None:
+    code, report, stderr = cli.run_json("--batch-size", "20", "--concurrency", "4")
+    assert code == 0, stderr
+    want = expected_rows(world)
+    got = db_rows(cli.db)
+    assert got == want
+    assert report["status"] == "complete"
+    assert report["rows"]["inserted"] == len(want)
+    assert report["units"]["failed"] == report["units"]["pending"] == 0
+    assert report["units"]["complete"] == report["units"]["total"] > 0
+
+
+def test_requests_are_the_keyset_minimum(cli: Cli, world, fake: FakeOpenFec) -> None:
+    code, report, stderr = cli.run_json("--batch-size", "20")
+    assert code == 0, stderr
+    minimum = 0
+    for committee_id, cycle in world.campaign_units((2024, 2026)):
+        rows = len(world.expected_rows(committee_ids=[committee_id], cycles=[cycle]))
+        minimum += rows // 20 + 1  # a full last page needs one empty terminator page
+    assert fake.count(kind="schedule_a") == report["requests"]["schedule_a"] == minimum
+
+
+def test_null_dates_beyond_a_page_are_all_synced(cli: Cli, world) -> None:
+    code, _, stderr = cli.run_json("--batch-size", "20")
+    assert code == 0, stderr
+    null_dated = {s for s, r in world.expected_rows(cycles=(2024, 2026)).items()
+                  if r["contribution_receipt_date"] is None}
+    assert len(null_dated) > 100
+    assert null_dated <= set(db_rows(cli.db))
+
+
+def test_plain_rerun_spends_no_schedule_a_request(cli: Cli, fake: FakeOpenFec) -> None:
+    first = cli.run()
+    assert first.returncode == 0, first.stderr
+    fake.reset_log()
+    code, report, stderr = cli.run_json()
+    assert code == 0, stderr
+    assert fake.count(kind="schedule_a") == 0
+    assert fake.count(kind="lookup") == 0
+    assert report["units"]["skipped"] == report["units"]["total"]
+
+
+def test_incremental_rerun_picks_up_late_filings_and_corrections(cli: Cli, world, fake) -> None:
+    first = cli.run("--batch-size", "50")
+    assert first.returncode == 0, first.stderr
+    late = world.add_late_filings(15)
+    corrected = world.correct_rows(10)
+    fake.reset_log()
+    code, report, stderr = cli.run_json("--refresh-after", "0", "--batch-size", "50")
+    assert code == 0, stderr
+    assert db_rows(cli.db) == expected_rows(world)
+    assert report["rows"]["inserted"] == len(late)
+    assert report["rows"]["updated"] == len(corrected)
+    sent = [entry for entry in fake.log if entry.kind == "schedule_a"]
+    assert sent and all("min_load_date" in entry.params for entry in sent)
+
+
+def test_kill_9_at_random_moments_then_resume(cli: Cli, world, tmp_path: Path) -> None:
+    rng = random.Random(11)
+    for attempt in range(3):
+        proc = cli.popen("--batch-size", "10", "--concurrency", "4")
+        time.sleep(rng.uniform(0.4, 1.5))
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        with sqlite3.connect(cli.db) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        conn.close()
+    final = cli.run("--batch-size", "10")
+    assert final.returncode == 0, final.stderr
+    assert db_rows(cli.db) == expected_rows(world)
+
+
+def test_faults_do_not_lose_rows(world, tmp_path: Path) -> None:
+    faults = Faults(p_5xx=0.10, p_reset=0.03, p_truncated=0.03, p_html=0.02)
+    with FakeOpenFec(world, api_keys=(KEY,), faults=faults, seed=3) as fake:
+        cli = Cli(fake, tmp_path / "faults.db")
+        code, report, stderr = cli.run_json("--batch-size", "25", "--concurrency", "4")
+        if code == 75:  # the circuit breaker may open on an unlucky streak: resume
+            code, report, stderr = cli.run_json("--batch-size", "25")
+    assert code == 0, stderr
+    assert report["requests"]["retries"] > 0
+    assert db_rows(cli.db) == expected_rows(world)
+
+
+@pytest.mark.parametrize("retry_after", [True, False])
+def test_rate_limit_below_our_pace_completes(world, tmp_path: Path, retry_after: bool) -> None:
+    with FakeOpenFec(world, api_keys=(KEY,), rate_limit=(15, 1.0),
+                     send_retry_after=retry_after) as fake:
+        cli = Cli(fake, tmp_path / "rl.db")
+        code, report, stderr = cli.run_json("--batch-size", "50", "--concurrency", "8")
+    assert code == 0, stderr
+    assert report["requests"]["rate_limited"] + report["requests"]["total"] > 0
+    assert db_rows(cli.db) == expected_rows(world)
+
+
+def test_invalid_key_fails_fast_and_is_never_shown(fake: FakeOpenFec, tmp_path: Path) -> None:
+    secret = "bad-key-SECRET-4242"
+    cli = Cli(fake, tmp_path / "bad.db", key=secret)
+    started = time.monotonic()
+    proc = cli.run("--json")
+    assert proc.returncode == 1
+    assert time.monotonic() - started < 20
+    assert "API_KEY_INVALID" in proc.stderr or "invalid" in proc.stderr.lower()
+    assert "Traceback" not in proc.stderr
+    assert secret not in proc.stdout + proc.stderr
+    assert secret.encode() not in cli.db.read_bytes()
+    wal = Path(str(cli.db) + "-wal")
+    if wal.exists():
+        assert secret.encode() not in wal.read_bytes()
+
+
+@pytest.mark.parametrize("signum,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signals_commit_and_exit_then_resume(world, tmp_path: Path, signum, code) -> None:
+    with FakeOpenFec(world, api_keys=(KEY,), latency=0.02) as fake:
+        cli = Cli(fake, tmp_path / "sig.db")
+        proc = cli.popen("--batch-size", "10", "--json")
+        time.sleep(2.0)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == code, err
+        assert "Re-run to resume" in err
+        assert '"status": "interrupted"' in out
+        saved = db_rows(cli.db)
+        assert 0 < len(saved) < len(expected_rows(world))
+        final = cli.run("--batch-size", "10")
+        assert final.returncode == 0, final.stderr
+    assert db_rows(cli.db) == expected_rows(world)
+
+
+def test_second_concurrent_run_exits_75(world, tmp_path: Path) -> None:
+    with FakeOpenFec(world, api_keys=(KEY,), latency=0.05) as fake:
+        cli = Cli(fake, tmp_path / "lock.db")
+        first = cli.popen("--batch-size", "10")
+        time.sleep(1.0)
+        second = cli.run()
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=60)
+    assert second.returncode == 75
+    assert "another sync is already running" in second.stderr
+
+
+def test_max_requests_stops_safely_and_resumes(cli: Cli, world) -> None:
+    code, report, stderr = cli.run_json("--batch-size", "20", "--max-requests", "25")
+    assert code == 75, stderr
+    assert report["status"] == "stopped"
+    assert report["requests"]["total"] <= 25
+    code, _, stderr = cli.run_json("--batch-size", "20")
+    assert code == 0, stderr
+    assert db_rows(cli.db) == expected_rows(world)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--batch-size", "0"], "Invalid value for '--batch-size'"),
+    (["--batch-size", "101"], "Invalid value for '--batch-size'"),
+    (["--concurrency", "33"], "Invalid value for '--concurrency'"),
+    (["--cycle", "2025"], "2025 is odd"),
+    (["--cycle", "abc"], "'abc' is not a year"),
+    (["--refresh-after", "-1"], "Invalid value for '--refresh-after'"),
+    (["--no-such-flag"], "No such option"),
+])
+def test_bad_flags_exit_2(cli: Cli, args, message) -> None:
+    proc = cli.run(*args)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
