@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import fcntl
 import json
 import logging
 import os
@@ -18,20 +17,22 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import click
 
 from db import schema, state
+from db.lock import LockHeld, exclusive_lock
 from db.writer import DONE, CommitResult, PageFetched, PassStarted, SQLiteWriter, UnitFailed
 from fec import errors
 from fec.budget import RateBudget, default_hourly_limit
 from fec.client import FecClient, RequestStats
 from fec.committees import fetch_committees
 from fec.legislators import load_legislators
-from fec.scheduler import Unit, UnitScheduler
 from fec.schedule_a import Page
+from fec.scheduler import Unit, UnitScheduler
 
 logger = logging.getLogger("sync_donations")
 
@@ -45,7 +46,7 @@ STOP_GRACE_S = 15.0  # how long in-flight requests may take to finish after a st
 
 
 def utcnow() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def current_cycle(today: dt.date | None = None) -> int:
@@ -198,30 +199,7 @@ class Progress:
             )
 
 
-# --- locking and signals ----------------------------------------------------------------
-
-
-class LockHeld(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def exclusive_lock(db_path: str) -> Iterator[None]:
-    """One sync per database: a flock on `<db>.lock`, released by the kernel even on kill -9."""
-    lock_path = f"{db_path}.lock"
-    try:
-        handle = open(lock_path, "a+")
-    except OSError as exc:
-        raise schema.DatabaseError(f"cannot create lock file {lock_path}: {exc.strerror}") from exc
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LockHeld(
-                f"another sync is already running on {db_path} (lock {lock_path} is held); "
-                "it will resume where that one stops"
-            ) from None
-        yield
+# --- signals ----------------------------------------------------------------
 
 
 class StopSignals:
@@ -284,14 +262,15 @@ def check_selection(conn: Any, wanted: list[str] | None) -> None:
 
 
 def resolve_committees(conn: Any, client: FecClient, opts: Options, stop: threading.Event) -> None:
-    """Map politicians without a fresh mapping to their P/A committees, in as few requests as the API allows."""
+    """Map politicians lacking a fresh mapping to their P/A committees, in few requests."""
     todo = state.politicians_needing_resolution(
         conn, opts.cycles, opts.politicians, max_age_days=7, now=utcnow()
     )
     if not todo:
         return
     candidate_ids = sorted({cid for _, fec_ids in todo for cid in fec_ids})
-    logger.info("resolving committees of %d politicians (%d candidate ids)", len(todo), len(candidate_ids))
+    logger.info("resolving committees of %d politicians (%d candidate ids)",
+                len(todo), len(candidate_ids))
     links = fetch_committees(client, candidate_ids, opts.cycles) if candidate_ids else ([], [])
     by_candidate: dict[str, list[Any]] = {}
     for link in links[0]:
@@ -307,7 +286,9 @@ def resolve_committees(conn: Any, client: FecClient, opts: Options, stop: thread
 def list_unresolved(conn: Any, opts: Options) -> list[dict[str, Any]]:
     return [
         {"politician": bioguide_id, "candidate_ids": list(fec_ids)}
-        for bioguide_id, fec_ids in state.unresolved_politicians(conn, opts.cycles, opts.politicians)
+        for bioguide_id, fec_ids in state.unresolved_politicians(
+            conn, opts.cycles, opts.politicians
+        )
     ]
 
 
@@ -415,7 +396,8 @@ class SyncRun:
             self.outcome.unresolved = list_unresolved(conn, opts)
             plans, skipped = state.plan_units(
                 conn, opts.cycles, opts.politicians, full=opts.full,
-                refresh_after_hours=opts.refresh_after, overlap_days=opts.overlap_days, now=utcnow(),
+                refresh_after_hours=opts.refresh_after, overlap_days=opts.overlap_days,
+                now=utcnow(),
             )
         self.outcome.units.update(total=len(plans) + skipped, skipped=skipped)
         logger.info("%d units to sync, %d fresh ones skipped", len(plans), skipped)
@@ -429,7 +411,7 @@ class SyncRun:
 
     def _classify(self, exc: BaseException) -> None:
         if isinstance(exc, errors.QuotaExhausted):
-            resume = dt.datetime.fromtimestamp(exc.resume_after, dt.timezone.utc)
+            resume = dt.datetime.fromtimestamp(exc.resume_after, dt.UTC)
             self.outcome.resume_after = resume.strftime("%Y-%m-%dT%H:%M:%SZ")
             self._set("stopped", EXIT_STOPPED, str(exc))
         elif isinstance(exc, errors.StopSync):
@@ -481,7 +463,8 @@ def print_summary(outcome: Outcome, report: dict[str, Any]) -> None:
         f"{units['failed']} failed, {units['pending']} pending, of {units['total']}",
         f"rows: {rows['inserted']:,} new, {rows['updated']:,} updated, "
         f"{rows['unchanged']:,} unchanged, {rows['skipped_no_sub_id']:,} without sub_id skipped",
-        f"requests: {reqs['total']:,} ({reqs['schedule_a']:,} Schedule A, {reqs['lookups']:,} lookups), "
+        f"requests: {reqs['total']:,} ({reqs['schedule_a']:,} Schedule A, "
+        f"{reqs['lookups']:,} lookups), "
         f"{reqs['retries']:,} retries, {reqs['rate_limited']:,} rate-limited; "
         f"{per_request:.1f} rows per Schedule A request; {report['elapsed_s']:.1f}s",
     ]
@@ -489,7 +472,9 @@ def print_summary(outcome: Outcome, report: dict[str, Any]) -> None:
         lines.append(f"failed: {failure['committee_id']} {failure['cycle']}: {failure['error']}")
     if outcome.unresolved:
         ids = ", ".join(item["politician"] for item in outcome.unresolved)
-        lines.append(f"no campaign committee found for {len(outcome.unresolved)} politician(s): {ids}")
+        lines.append(
+            f"no campaign committee found for {len(outcome.unresolved)} politician(s): {ids}"
+        )
     if outcome.exit_code == EXIT_STOPPED:
         when = f" after {outcome.resume_after}" if outcome.resume_after else ""
         lines.append(f"stopped early: {outcome.message}. Re-run{when} to resume.")
@@ -531,7 +516,9 @@ def configure_logging(verbose: bool, quiet: bool) -> None:
         logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 
-def split_ids(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> list[str] | None:
+def split_ids(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> list[str] | None:
     ids = [part.strip().upper() for item in value for part in item.split(",") if part.strip()]
     return ids or None
 
@@ -544,7 +531,8 @@ DEMO_KEY_WARNING = (
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--db", "db_path", default="donations.db", envvar="DONATIONS_DB", show_envvar=True,
-              show_default=True, type=click.Path(dir_okay=False), help="SQLite file, created if missing.")
+              show_default=True, type=click.Path(dir_okay=False),
+              help="SQLite file, created if missing.")
 @click.option("--api-key", default="DEMO_KEY", envvar="OPENFEC_API_KEY", show_envvar=True,
               show_default=True, help="OpenFEC (api.data.gov) key; sent as a header, never stored.")
 @click.option("--api-url", default=DEFAULT_API_URL, envvar="OPENFEC_API_URL", show_envvar=True,
@@ -569,7 +557,8 @@ DEMO_KEY_WARNING = (
 @click.option("--max-requests", type=click.IntRange(min=1), metavar="N",
               help="Stop safely (exit 75) after N API requests, lookups and retries included.")
 @click.option("--max-wait", default=300.0, show_default=True, type=click.FloatRange(min=0),
-              metavar="SECONDS", help="Longest total pause for the rate limit before stopping (75).")
+              metavar="SECONDS",
+              help="Longest total pause for the rate limit before stopping (75).")
 @click.option("--rate-limit", type=click.IntRange(min=1), envvar="OPENFEC_RATE_LIMIT",
               show_envvar=True, metavar="N",
               help="Requests per hour the key allows.  [default: 1000, 30 for DEMO_KEY]")
@@ -618,18 +607,27 @@ def cli(ctx: click.Context, db_path: str, api_key: str, api_url: str, legislator
 
 
 def run_cli(opts: Options, as_json: bool, verbose: bool) -> int:
+    """Run one sync under the lock and report it; errors become one line and an exit code."""
+    sync: SyncRun | None = None
     try:
         with exclusive_lock(opts.db):
             sync = SyncRun(opts)
             outcome = sync.execute()
     except LockHeld as exc:
-        click.echo(f"Error: {exc}", err=True)
-        return EXIT_STOPPED
+        outcome = Outcome(exit_code=EXIT_STOPPED, status="stopped", message=str(exc))
     except schema.DatabaseError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        return EXIT_FAILED
-    report = outcome.as_json(sync.stats, sync.elapsed)
-    if not opts.quiet or outcome.exit_code != EXIT_OK:
+        outcome = Outcome(exit_code=EXIT_FAILED, status="failed", message=str(exc))
+    except Exception as exc:
+        if verbose:
+            raise
+        detail = errors.redact(f"{type(exc).__name__}: {exc}", opts.api_key)
+        outcome = Outcome(exit_code=EXIT_FAILED, status="failed",
+                          message=f"unexpected error ({detail}); re-run with --verbose for details")
+    stats = sync.stats if sync else RequestStats()
+    report = outcome.as_json(stats, sync.elapsed if sync else 0.0)
+    if sync is None:
+        click.echo(f"Error: {outcome.message}", err=True)
+    elif not opts.quiet or outcome.exit_code != EXIT_OK:
         print_summary(outcome, report)
     if as_json:
         click.echo(json.dumps(report))

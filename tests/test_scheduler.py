@@ -64,7 +64,8 @@ def test_a_discovered_long_chain_runs_before_unknown_first_pages(monkeypatch) ->
 
 def test_prior_sizes_order_first_pages(monkeypatch) -> None:
     paging = FakePaging({"A": 1, "BIG": 3, "B": 2})
-    units = [Unit("A", 2026), Unit("B", 2026, expected_pages=2), Unit("BIG", 2026, expected_pages=3)]
+    units = [Unit("A", 2026), Unit("B", 2026, expected_pages=2),
+             Unit("BIG", 2026, expected_pages=3)]
     scheduler, _, _, _ = run(paging, units, monkeypatch)
     scheduler.run(units)
     # equal ranks go in queue order, so the two long chains interleave
@@ -77,7 +78,8 @@ def test_every_page_of_every_unit_once_with_threads(monkeypatch) -> None:
     units = [Unit(c, 2026) for c in sizes]
     scheduler, _, pages, failed = run(paging, units, monkeypatch, concurrency=8)
     scheduler.run(units)
-    assert sorted(paging.fetched) == sorted((c, n) for c, size in sizes.items() for n in range(size))
+    want = [(c, n) for c, size in sizes.items() for n in range(size)]
+    assert sorted(paging.fetched) == sorted(want)
     assert sorted(c for c, done in pages if done) == sorted(sizes)
     assert failed == []
 
