@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "test-key-0123456789"
 CYCLES = (2024, 2026)
