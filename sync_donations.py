@@ -112,6 +112,7 @@ class Outcome:
     )
     failures: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     unresolved: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    planned: bool = False  # False when the run ended before units were planned
 
     def as_json(self, stats: RequestStats, elapsed: float) -> dict[str, Any]:
         return {
@@ -369,9 +370,11 @@ class SyncRun:
         limit = opts.rate_limit or default_hourly_limit(opts.api_key)
         self.budget = RateBudget(limit, max_wait=opts.max_wait, max_requests=opts.max_requests)
         self.client = FecClient(
-            opts.api_key, opts.api_url, budget=self.budget, stats=self.stats, stop=self.stop
+            opts.api_key, opts.api_url, budget=self.budget, stats=self.stats, stop=self.stop,
+            backoff_factor=float(os.environ.get("SYNC_DONATIONS_RETRY_BACKOFF", "1.0")),
         )
         self.progress: Progress | None = None
+        self.usage_error: click.ClickException | None = None
         self.started = time.monotonic()
 
     def execute(self) -> Outcome:
@@ -384,6 +387,8 @@ class SyncRun:
                 self._set("interrupted", SIGNAL_EXITS[signal.Signals(signals.received)],
                           f"interrupted by {signal.Signals(signals.received).name}")
         self._finish()
+        if self.usage_error is not None:
+            raise self.usage_error
         return self.outcome
 
     def _sync(self) -> None:
@@ -400,6 +405,7 @@ class SyncRun:
                 now=utcnow(),
             )
         self.outcome.units.update(total=len(plans) + skipped, skipped=skipped)
+        self.outcome.planned = True
         logger.info("%d units to sync, %d fresh ones skipped", len(plans), skipped)
         progress = self.progress = Progress(self.outcome, self.stats, self.budget, opts.quiet)
         pipeline = Pipeline(opts, self.client, self.stop, progress)
@@ -416,6 +422,13 @@ class SyncRun:
             self._set("stopped", EXIT_STOPPED, str(exc))
         elif isinstance(exc, errors.StopSync):
             self._set("stopped", EXIT_STOPPED, str(exc))
+        elif isinstance(exc, errors.TransientError):
+            # Outside a unit (legislators, committee look-ups) nothing can go on without
+            # it, but nothing is lost either: stop safely and let a later run resume.
+            self._set("stopped", EXIT_STOPPED, f"{exc}; re-run later to resume")
+        elif isinstance(exc, click.ClickException):
+            self._set("failed", exc.exit_code, exc.format_message())
+            self.usage_error = exc
         elif isinstance(exc, errors.Cancelled):
             self._set("interrupted", EXIT_FAILED, str(exc))
         elif isinstance(exc, (errors.FecError, schema.DatabaseError)):
@@ -475,9 +488,11 @@ def print_summary(outcome: Outcome, report: dict[str, Any]) -> None:
         lines.append(
             f"no campaign committee found for {len(outcome.unresolved)} politician(s): {ids}"
         )
+    if not outcome.planned:  # nothing was synced: the reason is all there is to say
+        lines = []
     if outcome.exit_code == EXIT_STOPPED:
-        when = f" after {outcome.resume_after}" if outcome.resume_after else ""
-        lines.append(f"stopped early: {outcome.message}. Re-run{when} to resume.")
+        hint = "" if "re-run" in (outcome.message or "").lower() else " Re-run to resume."
+        lines.append(f"Stopped early: {outcome.message}{hint}")
     elif outcome.exit_code in SIGNAL_EXITS.values():
         lines.append(f"{outcome.message}; everything fetched was saved. Re-run to resume.")
     elif outcome.exit_code == EXIT_FAILED:
@@ -617,6 +632,8 @@ def run_cli(opts: Options, as_json: bool, verbose: bool) -> int:
         outcome = Outcome(exit_code=EXIT_STOPPED, status="stopped", message=str(exc))
     except schema.DatabaseError as exc:
         outcome = Outcome(exit_code=EXIT_FAILED, status="failed", message=str(exc))
+    except click.ClickException:
+        raise
     except Exception as exc:
         if verbose:
             raise

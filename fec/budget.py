@@ -195,13 +195,24 @@ class RateBudget:
             self._server_left = 1
         self._extend_pause(now, delay * (1 + BACKOFF_JITTER * self._rng()), reason)
 
+    def _worth_resuming_in(self, now: float, delay: float, reason: str) -> float:
+        """Seconds until a resumed run can expect requests to go through again.
+
+        A Retry-After is the server's own answer. A backoff is only a probe interval, so
+        when the quota is spent, resuming is worth it once our oldest request in the
+        window has aged out of it (the quota is a rolling window, not a refill).
+        """
+        if "Retry-After" in reason or not self._sent:
+            return delay
+        return max(delay, self._sent[0] + self._window - now)
+
     def _extend_pause(self, now: float, delay: float, reason: str) -> None:
         target = now + delay
         added = target - max(self._pause_until, now)
         if added <= 0:
             return
         if self._paused_total + added > self._max_wait:
-            resume_after = self._wall() + delay
+            resume_after = self._wall() + self._worth_resuming_in(now, delay, reason)
             self._stopped = Decision("stop", 0.0, resume_after)
             logger.warning(
                 "Rate limit (%s): pausing %.0f s more would pass the %.0f s wait limit; "

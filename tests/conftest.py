@@ -35,17 +35,21 @@ class Cli:
 
     def __init__(self, fake: Any, db: Path, key: str = KEY):
         self.fake, self.db, self.key = fake, db, key
+        self.quiet = True
+        self.extra_env: dict[str, str] = {}
 
     def args(self, *extra: str) -> list[str]:
         base = ["--db", str(self.db), "--api-url", self.fake.url,
-                "--legislators", self.fake.legislators_url, "--quiet"]
+                "--legislators", self.fake.legislators_url]
+        if self.quiet:
+            base.append("--quiet")
         if not any(a == "--cycle" for a in extra):
             for cycle in CYCLES:
                 base += ["--cycle", str(cycle)]
         return cli_command(*base, *extra)
 
     def env(self) -> dict[str, str]:
-        return clean_env(OPENFEC_API_KEY=self.key)
+        return clean_env(OPENFEC_API_KEY=self.key, **self.extra_env)
 
     def run(self, *extra: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(self.args(*extra), env=self.env(), capture_output=True,

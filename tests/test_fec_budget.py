@@ -216,3 +216,24 @@ def test_rejects_nonsense_settings() -> None:
         RateBudget(0)
     with pytest.raises(ValueError):
         RateBudget(10, max_requests=-1)
+
+
+def test_quota_spent_stop_resumes_when_our_oldest_request_leaves_the_window() -> None:
+    # The server says nothing is left; backing off would pass max_wait. The backoff is only
+    # a probe interval, so the resume time is when our oldest request ages out of the hour.
+    budget, clock = make_budget(1000, window=3600.0, max_wait=0.0)
+    assert budget.acquire().action == "go"
+    clock.advance(600)
+    budget.observe(1000, 0)
+    stop = budget.acquire()
+    assert stop.action == "stop"
+    assert stop.resume_after == WALL0 + 3600.0
+
+
+def test_retry_after_stop_resumes_at_the_servers_word() -> None:
+    budget, clock = make_budget(1000, window=3600.0, max_wait=5.0)
+    assert budget.acquire().action == "go"
+    budget.on_rate_limited(retry_after=30.0)
+    stop = budget.acquire()
+    assert stop.action == "stop"
+    assert stop.resume_after == clock.wall() + 30.0

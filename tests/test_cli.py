@@ -1,0 +1,182 @@
+"""The command-line contract: exit codes, messages, --json, --status and the runs table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from pathlib import Path
+
+from tests.conftest import CYCLES, KEY, Cli, clean_env, cli_command, db_rows, expected_rows
+from tests.fake_openfec import FakeOpenFec, Faults
+
+JSON_KEYS = {"run_id", "exit_code", "status", "message", "resume_after", "units", "rows",
+             "requests", "elapsed_s", "failures", "unresolved"}
+
+
+def test_json_summary_has_the_contract_schema(cli: Cli) -> None:
+    code, report, _ = cli.run_json()
+    assert code == 0
+    assert set(report) == JSON_KEYS
+    assert set(report["units"]) == {"total", "complete", "skipped", "failed", "pending"}
+    assert {"inserted", "updated", "skipped_no_sub_id"} <= set(report["rows"])
+    assert set(report["requests"]) == {"total", "schedule_a", "lookups", "retries",
+                                       "rate_limited"}
+    assert report["requests"]["total"] == (report["requests"]["schedule_a"]
+                                           + report["requests"]["lookups"])
+
+
+def test_unresolved_politicians_are_reported_not_fatal(cli: Cli, world) -> None:
+    cli.quiet = False
+    code, report, stderr = cli.run_json()
+    assert code == 0
+    unresolved = {item["politician"] for item in report["unresolved"]}
+    legislators = {leg["id"]["bioguide"]: leg["id"].get("fec", []) for leg in
+                   world.legislators_json()}
+    resolvable = {bid for bid, ids in legislators.items()
+                  if any(c.is_campaign for cid in ids for c in world.committees_of_candidate(cid))}
+    assert unresolved and unresolved == set(legislators) - resolvable
+    assert "no campaign committee found for" in stderr
+
+
+def test_runs_row_records_options_but_never_the_key(cli: Cli) -> None:
+    code, report, _ = cli.run_json("--batch-size", "40")
+    assert code == 0
+    with sqlite3.connect(cli.db) as conn:
+        row = conn.execute(
+            "SELECT run_id, status, exit_code, options, summary FROM runs"
+        ).fetchone()
+    conn.close()
+    assert row[0] == report["run_id"] and row[1] == "complete" and row[2] == 0
+    assert json.loads(row[3])["batch_size"] == 40
+    assert json.loads(row[4])["rows"] == report["rows"]
+    assert KEY.encode() not in cli.db.read_bytes()
+
+
+def test_status_shows_every_unit_without_a_request(cli: Cli, world, fake: FakeOpenFec) -> None:
+    assert cli.run().returncode == 0
+    fake.reset_log()
+    proc = cli.run("--status", "--json")
+    assert proc.returncode == 0
+    units = json.loads(proc.stdout)
+    assert {(u["committee_id"], u["cycle"]) for u in units} == world.campaign_units(CYCLES)
+    assert all(u["status"] == "complete" for u in units)
+    assert fake.count() == 0
+    table = cli.run("--status")
+    assert table.stdout.splitlines()[0].split()[:3] == ["committee", "cycle", "status"]
+
+
+def test_politician_filter_syncs_only_their_committees(cli: Cli, world) -> None:
+    legislator = next(
+        leg for leg in world.legislators_json()
+        if any(c.is_campaign for cid in leg["id"].get("fec", [])
+               for c in world.committees_of_candidate(cid))
+    )
+    bioguide = legislator["id"]["bioguide"]
+    committees = {c.committee_id for cid in legislator["id"]["fec"]
+                  for c in world.committees_of_candidate(cid) if c.is_campaign}
+    code, _, stderr = cli.run_json("--politician", bioguide.lower())
+    assert code == 0, stderr
+    want = {s: r for s, r in expected_rows(world).items() if r[0] in committees}
+    assert want and db_rows(cli.db) == want
+
+
+def test_unknown_politician_is_a_usage_error(cli: Cli) -> None:
+    proc = cli.run("--politician", "Z999999")
+    assert proc.returncode == 2
+    assert "unknown politician id(s): Z999999" in proc.stderr
+
+
+def test_demo_key_warns_once(fake: FakeOpenFec, tmp_path: Path) -> None:
+    proc = Cli(fake, tmp_path / "demo.db", key="DEMO_KEY").run("--max-requests", "3")
+    assert proc.stderr.count("Warning: using DEMO_KEY") == 1
+    assert "https://api.data.gov/signup/" in proc.stderr
+
+
+def test_quota_spent_stops_with_75_and_a_resume_time(cli: Cli, world) -> None:
+    code, report, stderr = cli.run_json("--rate-limit", "4", "--max-wait", "0")
+    assert code == 75, stderr
+    assert report["status"] == "stopped" and report["resume_after"]
+    assert report["requests"]["total"] <= 4
+    # an hourly quota comes back as the first request ages out of the window
+    resume = dt.datetime.strptime(report["resume_after"], "%Y-%m-%dT%H:%M:%SZ")
+    assert resume > dt.datetime.utcnow() + dt.timedelta(minutes=55)
+    assert "Re-run after" in stderr
+    code, report, stderr = cli.run_json()
+    assert code == 0, stderr
+    assert db_rows(cli.db) == expected_rows(world)
+
+
+def test_server_quota_spent_beyond_max_wait_stops_safely(world, tmp_path: Path) -> None:
+    with FakeOpenFec(world, api_keys=(KEY,), rate_limit=(3, 60.0)) as fake:
+        code, report, stderr = Cli(fake, tmp_path / "rl.db").run_json("--max-wait", "1")
+        refused = fake.count(status=429)
+    assert code == 75, stderr
+    assert report["status"] == "stopped" and report["resume_after"]
+    # X-RateLimit-Remaining said 0, so the budget stopped before the server had to refuse
+    assert refused == report["requests"]["rate_limited"] == 0
+    assert report["requests"]["total"] == 3
+
+
+def test_disabled_key_exits_1_saying_what_to_do(world, tmp_path: Path) -> None:
+    with FakeOpenFec(world, api_keys=(KEY,), disabled_keys=("old-key-123456",)) as fake:
+        proc = Cli(fake, tmp_path / "d.db", key="old-key-123456").run()
+    assert proc.returncode == 1
+    assert "API_KEY_DISABLED" in proc.stderr
+    assert "old-key-123456" not in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_circuit_breaker_opens_on_a_dead_schedule_a(world, tmp_path: Path) -> None:
+    faults = Faults(p_5xx=1.0, only_kind="schedule_a")
+    with FakeOpenFec(world, api_keys=(KEY,), faults=faults) as fake:
+        cli = Cli(fake, tmp_path / "cb.db")
+        cli.extra_env["SYNC_DONATIONS_RETRY_BACKOFF"] = "0.01"
+        proc = cli.run("--json", "--concurrency", "1")
+        sent = fake.count(kind="schedule_a")
+    assert proc.returncode == 75, proc.stderr
+    assert "5 API requests in a row failed" in proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["status"] == "stopped" and report["units"]["failed"] == 0
+    assert sent == 5 * 5  # five failed requests, each tried once and retried four times
+
+
+def test_dead_lookups_stop_safely(world, tmp_path: Path) -> None:
+    with FakeOpenFec(world, api_keys=(KEY,), faults=Faults(p_5xx=1.0, only_kind="lookup")) as fake:
+        cli = Cli(fake, tmp_path / "lk.db")
+        cli.extra_env["SYNC_DONATIONS_RETRY_BACKOFF"] = "0.01"
+        code, report, stderr = cli.run_json()
+    assert code == 75, stderr
+    assert report["status"] == "stopped"
+    assert "re-run later to resume" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_unusable_database_is_one_line(cli: Cli, tmp_path: Path) -> None:
+    cli.db.write_text("this is not a database\n" * 100)
+    proc = cli.run()
+    assert proc.returncode == 1
+    assert proc.stderr.strip().startswith("Error:")
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in proc.stderr
+
+
+def test_malformed_legislators_file_is_one_line(cli: Cli, tmp_path: Path) -> None:
+    bad = tmp_path / "legislators.json"
+    bad.write_text('{"not": "a list"}')
+    proc = cli.run("--legislators", str(bad))
+    assert proc.returncode == 1
+    assert "is not a congress-legislators file" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_help_lists_the_contract_flags() -> None:
+    import subprocess
+
+    out = subprocess.run(cli_command("--help"), capture_output=True, text=True,
+                         env=clean_env()).stdout
+    for flag in ("--db", "--api-key", "--api-url", "--legislators", "--cycle", "--politician",
+                 "--batch-size", "--concurrency", "--full", "--refresh-after", "--max-requests",
+                 "--max-wait", "--quiet", "--json", "--verbose", "OPENFEC_API_KEY",
+                 "DONATIONS_DB", "OPENFEC_API_URL", "LEGISLATORS_URL"):
+        assert flag in out
