@@ -1,0 +1,191 @@
+"""A generated, deterministic FEC world: legislators, committees and Schedule A rows.
+
+The world is the single source of truth for the fake server and for the tests
+that judge a sync: `expected_rows()` is what a correct sync of the politicians'
+principal and authorized committees must end up holding.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from .people import Committee, Legislator, Specials, build_people
+from .pools import CORRECTED_EMPLOYERS
+from .records import Row, cycle_bounds, generate_unit, make_row, materialize, unit_row_count
+
+# Fixed so that a seed always yields the same world; early enough that rows added
+# "now" by the mutation helpers always load later than every generated row.
+DEFAULT_AS_OF = date(2026, 10, 31)
+MutationTime = datetime | str | None
+
+
+class World:
+    def __init__(self, *, seed: int, cycles: tuple[int, ...], as_of: date,
+                 legislators: list[Legislator], committees: dict[str, Committee],
+                 specials: Specials, rows: Iterable[Row]) -> None:
+        self.seed = seed
+        self.cycles = cycles
+        self.as_of = as_of
+        self.legislators = legislators
+        self.committees = committees
+        self.specials = specials
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed * 7919 + 17)
+        self._used: set[str] = set()
+        self._late: set[str] = set()
+        self._by_committee: dict[str, dict[str, Row]] = {cid: {} for cid in committees}
+        for row in rows:
+            self._by_committee[row.committee_id][row.sub_id] = row
+            self._used.add(row.sub_id)
+        people_ids = {cand for leg in legislators for cand in leg.fec_ids}
+        self.campaign_committee_ids: tuple[str, ...] = tuple(
+            cid for cid, com in committees.items()
+            if com.is_campaign and people_ids.intersection(com.candidate_ids)
+        )
+        self._by_candidate: dict[str, list[Committee]] = {}
+        for com in committees.values():
+            for cand in com.candidate_ids:
+                self._by_candidate.setdefault(cand, []).append(com)
+
+    # ---- reading (server threads) -------------------------------------------------
+    def snapshot(self, committee_ids: Sequence[str] | None = None) -> list[Row]:
+        """The current rows of some committees (all when None), safe to use unlocked."""
+        with self._lock:
+            if committee_ids is None:
+                return [row for rows in self._by_committee.values() for row in rows.values()]
+            out: list[Row] = []
+            for cid in dict.fromkeys(committee_ids):
+                out.extend(self._by_committee.get(cid, {}).values())
+            return out
+
+    def record(self, row: Row) -> dict[str, Any]:
+        return materialize(row, self.committees[row.committee_id])
+
+    def committees_of_candidate(self, candidate_id: str) -> list[Committee]:
+        return list(self._by_candidate.get(candidate_id, []))
+
+    def legislators_json(self) -> list[dict[str, Any]]:
+        return [leg.to_json() for leg in self.legislators]
+
+    @property
+    def row_count(self) -> int:
+        with self._lock:
+            return sum(len(rows) for rows in self._by_committee.values())
+
+    @property
+    def max_load_date(self) -> str:
+        return max((row.load_date for row in self.snapshot()), default="")
+
+    # ---- the truth for a sync ------------------------------------------------------
+    def campaign_units(self, cycles: Iterable[int] | None = None) -> set[tuple[str, int]]:
+        """(committee_id, cycle) of every P/A committee linked to a legislator's FEC ids."""
+        wanted = set(self.cycles if cycles is None else cycles)
+        return {(cid, cycle) for cid in self.campaign_committee_ids
+                for cycle in self.committees[cid].cycles if cycle in wanted}
+
+    def _expected(self, committee_ids: Iterable[str] | None,
+                  cycles: Iterable[int] | None) -> list[Row]:
+        ids = self.campaign_committee_ids if committee_ids is None else tuple(committee_ids)
+        wanted = set(self.cycles if cycles is None else cycles)
+        return [row for row in self.snapshot(ids) if row.cycle in wanted]
+
+    def expected_rows(self, committee_ids: Iterable[str] | None = None,
+                      cycles: Iterable[int] | None = None) -> dict[str, dict[str, Any]]:
+        """sub_id -> full API record for the synced set (campaign committees by default)."""
+        return {row.sub_id: self.record(row) for row in self._expected(committee_ids, cycles)}
+
+    def expected_sub_ids(self, committee_ids: Iterable[str] | None = None,
+                         cycles: Iterable[int] | None = None) -> set[str]:
+        return {row.sub_id for row in self._expected(committee_ids, cycles)}
+
+    def expected_count(self, committee_ids: Iterable[str] | None = None,
+                       cycles: Iterable[int] | None = None) -> int:
+        return len(self._expected(committee_ids, cycles))
+
+    # ---- mutations (a test or the control endpoint changes the world mid-run) ------
+    def _now(self, now: MutationTime) -> datetime:
+        if isinstance(now, str):
+            return datetime.fromisoformat(now).replace(tzinfo=None)
+        if now is not None:
+            return now.replace(tzinfo=None)
+        wall = datetime.now(UTC).replace(tzinfo=None)
+        latest = datetime.fromisoformat(self.max_load_date) if self.max_load_date else wall
+        return max(wall, latest + timedelta(seconds=1))
+
+    def _pick_rows(self, n: int) -> list[Row]:
+        # Never a late filing: a test that adds some and corrects others counts them apart.
+        pool = sorted((row for row in self._expected(None, None) if row.sub_id not in self._late),
+                      key=lambda row: row.sid)
+        return self._rng.sample(pool, min(n, len(pool)))
+
+    def add_late_filings(self, n: int, now: MutationTime = None) -> list[str]:
+        """New rows in campaign units with OLD receipt dates, loaded `now`."""
+        loaded = self._now(now)
+        units = sorted(self.campaign_units())
+        added: list[str] = []
+        with self._lock:
+            for _ in range(n if units else 0):
+                cid, cycle = self._rng.choice(units)
+                bounds = cycle_bounds(cycle, self.as_of)
+                old = min(bounds[1], loaded.date() - timedelta(days=60))
+                row = make_row(self._rng, cid, cycle, bounds, self._used, loaded=loaded,
+                               latest_receipt=old)
+                self._by_committee[cid][row.sub_id] = row
+                self._late.add(row.sub_id)
+                added.append(row.sub_id)
+        return added
+
+    def correct_rows(self, n: int, now: MutationTime = None) -> list[str]:
+        """FEC "change transactions": same sub_id, new amount and employer, new load_date."""
+        loaded = self._now(now).isoformat()
+        changed: list[str] = []
+        for row in self._pick_rows(n):
+            amount = round(row.amount + self._rng.choice((-5.0, 10.0, 25.0, 100.0)), 2) or 1.0
+            employer = self._rng.choice(CORRECTED_EMPLOYERS)
+            new = replace(row, amount=amount, employer=employer, load_date=loaded, amendment="C")
+            with self._lock:
+                if row.sub_id in self._by_committee[row.committee_id]:
+                    self._by_committee[row.committee_id][row.sub_id] = new
+                    changed.append(row.sub_id)
+        return changed
+
+    def amend_away(self, n: int) -> list[str]:
+        """Rows replaced by an amendment disappear from the processed data."""
+        removed: list[str] = []
+        for row in self._pick_rows(n):
+            with self._lock:
+                if self._by_committee[row.committee_id].pop(row.sub_id, None) is not None:
+                    removed.append(row.sub_id)
+        return removed
+
+
+def generate_world(seed: int, politicians: int = 20, cycles: Sequence[int] = (2024, 2026),
+                   rows_scale: float = 1.0, *, as_of: date = DEFAULT_AS_OF,
+                   null_heavy_rows: int = 150, max_unit_rows: int = 6000) -> World:
+    """Build a world; the same arguments always give the same world.
+
+    `null_heavy_rows` NULL-date rows (default 150, more than one 100-row page) go to
+    the first politician's principal committee in every cycle it is active.
+    """
+    rng = random.Random(seed)
+    wanted = tuple(sorted(set(cycles)))
+    people = build_people(rng, politicians, wanted)
+    used: set[str] = set()
+    rows: list[Row] = []
+    for com in people.committees.values():
+        for cycle in com.cycles:
+            if cycle not in wanted:
+                continue
+            count = unit_row_count(rng, rows_scale, max_unit_rows, com.designation)
+            if com.committee_id == people.specials.null_heavy_committee:
+                nulls = null_heavy_rows
+            else:
+                nulls = sum(1 for _ in range(count) if rng.random() < 0.01)
+            rows += generate_unit(rng, com, cycle, cycle_bounds(cycle, as_of), count, nulls, used)
+    return World(seed=seed, cycles=wanted, as_of=as_of, legislators=people.legislators,
+                 committees=people.committees, specials=people.specials, rows=rows)
