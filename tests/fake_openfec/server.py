@@ -1,0 +1,327 @@
+"""FakeOpenFec: a threaded loopback HTTP server that answers like api.open.fec.gov.
+
+    with FakeOpenFec(generate_world(seed=1)) as fake:
+        requests.get(fake.url + "/schedules/schedule_a/", headers={"X-Api-Key": "test-key"}, ...)
+
+Every request is recorded in `fake.log`. Responses are HTTP/1.1 with Content-Length,
+so keep-alive connections work and concurrent requests overlap (one thread each).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import struct
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from . import committees, schedule_a
+from .control import control
+from .gateway import (
+    GATEWAY_ERRORS,
+    Fault,
+    FaultInjector,
+    FaultMode,
+    Faults,
+    RollingWindow,
+    api_key_of,
+    check_key,
+)
+from .params import ApiError
+from .world import World
+
+_SCHEDULE_A = re.compile(r"/v1/schedules/schedule_a(?:/(?P<sub_id>[^/]+))?/?")
+_COMMITTEES = re.compile(r"/v1/committees/?")
+_CANDIDATE_COMMITTEES = re.compile(r"/v1/candidate/(?P<candidate>[^/]+)/committees/?")
+JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class Logged:
+    path: str
+    params: dict[str, list[str]]
+    status: int  # 0 when the connection was reset instead of answered
+    kind: str  # "schedule_a", "lookup", "legislators" or "other"
+    fault: str | None = None
+    api_key: str | None = None
+    key_via: str | None = None  # "header", "query" or "basic"
+
+
+def encode_success(body: Any) -> bytes:
+    # ujson's defaults: compact, ASCII-only, forward slashes escaped, then a newline
+    return (json.dumps(body, separators=(",", ":")).replace("/", "\\/") + "\n").encode()
+
+
+def encode_error(body: dict[str, Any]) -> bytes:
+    # Flask's jsonify: sorted keys, compact, newline
+    return (json.dumps(body, sort_keys=True, separators=(",", ":")) + "\n").encode()
+
+
+def encode_gateway(code: str, message: str) -> bytes:
+    return (json.dumps({"error": {"code": code, "message": message}}, indent=2) + "\n").encode()
+
+
+def kind_of(path: str) -> str:
+    if _SCHEDULE_A.fullmatch(path):
+        return "schedule_a"
+    if _COMMITTEES.fullmatch(path) or _CANDIDATE_COMMITTEES.fullmatch(path):
+        return "lookup"
+    return "other"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 120  # an idle keep-alive connection is dropped after this
+
+    def version_string(self) -> str:
+        return "openresty"  # what API Umbrella answers as
+
+    def do_GET(self) -> None:
+        self.server.fake.handle(self, "GET")  # type: ignore[attr-defined]
+
+    def do_POST(self) -> None:
+        self.server.fake.handle(self, "POST")  # type: ignore[attr-defined]
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], fake: FakeOpenFec) -> None:
+        self.fake = fake
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return  # clients hang up; that is their business
+        super().handle_error(request, client_address)
+
+
+class FakeOpenFec:
+    def __init__(self, world: World, *, api_keys: Sequence[str] = ("test-key",),
+                 disabled_keys: Sequence[str] = (), rate_limit: tuple[int, float] | None = None,
+                 send_retry_after: bool = True, latency: float = 0.0,
+                 per_row_latency: float = 0.0, faults: Faults | None = None, seed: int = 0,
+                 host: str = "127.0.0.1", port: int = 0) -> None:
+        self.world = world
+        self.api_keys = frozenset(api_keys)
+        self.disabled_keys = frozenset(disabled_keys)
+        self.rate_limit = rate_limit
+        self.send_retry_after = send_retry_after
+        self.latency = latency
+        self.per_row_latency = per_row_latency
+        self._window = RollingWindow(rate_limit[0], rate_limit[1]) if rate_limit else None
+        self._faults = FaultInjector(faults, seed)
+        self._log: list[Logged] = []
+        self._log_lock = threading.Lock()
+        self._address = (host, port)
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------
+    def start(self) -> FakeOpenFec:
+        if self._httpd is None:
+            self._httpd = _Server(self._address, self)
+            self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                            kwargs={"poll_interval": 0.05},
+                                            name="fake-openfec", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            if self._thread is not None:
+                self._thread.join()
+            self._httpd = self._thread = None
+
+    def __enter__(self) -> FakeOpenFec:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("the fake is not running: use it in a with block or call start()")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def root(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.root}/v1"
+
+    @property
+    def legislators_url(self) -> str:
+        return f"{self.root}/legislators-current.json"
+
+    # ---- what happened -------------------------------------------------------------
+    @property
+    def log(self) -> list[Logged]:
+        with self._log_lock:
+            return list(self._log)
+
+    def reset_log(self) -> None:
+        with self._log_lock:
+            self._log.clear()
+
+    def count(self, kind: str | None = None, status: int | None = None) -> int:
+        return sum(1 for e in self.log
+                   if (kind is None or e.kind == kind) and (status is None or e.status == status))
+
+    def stats(self) -> dict[str, Any]:
+        entries = self.log
+        by_kind_status: dict[str, Counter[str]] = {}
+        for e in entries:
+            by_kind_status.setdefault(e.kind, Counter())[str(e.status)] += 1
+        return {
+            "total": len(entries),
+            "by_kind": dict(Counter(e.kind for e in entries)),
+            "by_status": dict(Counter(str(e.status) for e in entries)),
+            "by_kind_status": {k: dict(v) for k, v in by_kind_status.items()},
+            "faults": dict(Counter(e.fault for e in entries if e.fault)),
+        }
+
+    def _record(self, entry: Logged) -> None:
+        with self._log_lock:
+            self._log.append(entry)
+
+    # ---- faults ----------------------------------------------------------------------
+    def set_faults(self, faults: Faults | None = None, **changes: Any) -> None:
+        """Replace the random fault rates: set_faults(Faults(...)) or set_faults(p_5xx=0.1)."""
+        self._faults.configure(faults if faults is not None else Faults(**changes))
+
+    def fail_next(self, n: int = 1, kind: str | None = None, mode: FaultMode = "5xx",
+                  status: int | None = None) -> None:
+        """The next n API requests (of `kind`, or any) fail: 5xx (JSON, or the router's HTML
+        page for 502), 5xx_html, reset, truncated or html."""
+        self._faults.fail_next(n, kind, mode, status)
+
+    # ---- request handling ----------------------------------------------------------
+    def handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        split = urlsplit(h.path)
+        params = parse_qs(split.query, keep_blank_values=True)
+        length = int(h.headers.get("Content-Length") or 0)
+        if length:
+            h.rfile.read(length)
+        path = split.path
+        if path.startswith("/_control/"):
+            status, body = control(self, method, path, params)
+            data = encode_error(body) if status >= 400 else encode_success(body)
+            self._send(h, status, data, JSON)
+        elif method != "GET":
+            self._send(h, 405, encode_error({"message": "Method Not Allowed", "status": 405}), JSON)
+        elif path == "/legislators-current.json":
+            self._record(Logged(path, params, 200, "legislators"))
+            self._send(h, 200, json.dumps(self.world.legislators_json()).encode(), JSON)
+        elif path == "/v1" or path.startswith("/v1/"):
+            self._api(h, path, params)
+        else:
+            self._record(Logged(path, params, 404, "other"))
+            self._send(h, 404, encode_error({"message": "Not found", "status": 404}), JSON)
+
+    def _api(self, h: BaseHTTPRequestHandler, path: str, params: dict[str, list[str]]) -> None:
+        kind = kind_of(path)
+        key, via = api_key_of(h.headers, params)
+
+        def log(status: int, fault: str | None = None) -> None:
+            self._record(Logged(path, params, status, kind, fault, key, via))
+
+        refused = check_key(key, self.api_keys, self.disabled_keys)
+        if refused:
+            status, message = GATEWAY_ERRORS[refused]
+            log(status)
+            self._send(h, status, encode_gateway(refused, message), JSON)
+            return
+        headers: dict[str, str] = {}
+        if self._window is not None and key:
+            accepted, remaining, wait = self._window.hit(key)
+            headers = {"X-RateLimit-Limit": str(self._window.limit),
+                       "X-RateLimit-Remaining": str(remaining)}
+            if not accepted:
+                if self.send_retry_after:
+                    headers["Retry-After"] = str(RollingWindow.retry_after(wait))
+                log(429)
+                over = encode_gateway("OVER_RATE_LIMIT", GATEWAY_ERRORS["OVER_RATE_LIMIT"][1])
+                self._send(h, 429, over, JSON, headers)
+                return
+        fault = self._faults.draw(kind)
+        if self.latency:
+            time.sleep(self.latency)
+        if fault is not None and fault.mode != "truncated":
+            self._fail(h, fault, headers, log)
+            return
+        status, body, rows = self._route(path, params)
+        if rows and self.per_row_latency:
+            time.sleep(self.per_row_latency * rows)
+        log(status, fault.mode if fault else None)
+        self._send(h, status, body, JSON, headers, truncate=fault is not None)
+
+    def _fail(self, h: BaseHTTPRequestHandler, fault: Fault, headers: dict[str, str],
+              log: Callable[..., None]) -> None:
+        if fault.mode == "reset":
+            log(0, "reset")
+            # SO_LINGER 0 turns close() into a TCP RST: the client sees "connection reset"
+            h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            h.close_connection = True
+            h.connection.close()
+            return
+        body, content_type = fault.body()
+        log(fault.status, fault.mode)
+        self._send(h, fault.status, body, content_type, headers)
+
+    def _route(self, path: str, params: dict[str, list[str]]) -> tuple[int, bytes, int]:
+        try:
+            match = _SCHEDULE_A.fullmatch(path)
+            if match:
+                sub_id = match.group("sub_id")
+                if sub_id == "efile":
+                    raise ApiError("The e-filing view is not simulated", 404)
+                answer = schedule_a.search(self.world, params, sub_id)
+                return 200, encode_success(answer.body), answer.rows
+            if _COMMITTEES.fullmatch(path):
+                return 200, encode_success(committees.committee_list(self.world, params)), 0
+            match = _CANDIDATE_COMMITTEES.fullmatch(path)
+            if match:
+                found = committees.candidate_committees(self.world, match["candidate"], params)
+                return 200, encode_success(found), 0
+            raise ApiError("Not found", 404)
+        except ApiError as exc:
+            return exc.status, encode_error(exc.body()), 0
+        except ValueError:
+            return 500, encode_error({"message": "Internal Server Error", "status": 500}), 0
+
+    @staticmethod
+    def _send(h: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str,
+              headers: dict[str, str] | None = None, *, truncate: bool = False) -> None:
+        """Always with Content-Length; `truncate` sends half the body and hangs up."""
+        try:
+            h.send_response(status)
+            h.send_header("Content-Type", content_type)
+            h.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                h.send_header(name, value)
+            h.end_headers()
+            h.wfile.write(body[: len(body) // 2] if truncate else body)
+            if truncate:
+                h.close_connection = True
+        except (BrokenPipeError, ConnectionResetError):
+            h.close_connection = True
