@@ -382,11 +382,14 @@ def test_keys_by_header_or_parameter_and_no_key_for_legislators(world: World, fa
         assert by_param.status_code == 200
     with requests.get(fake.url + "/committees/", headers={"X-Api-Key": KEY}) as by_header:
         assert by_header.status_code == 200
+    with requests.get(fake.url + "/committees/", auth=(KEY, "")) as by_basic_auth:
+        assert by_basic_auth.status_code == 200
     with requests.get(fake.legislators_url) as legislators:
         assert legislators.json() == world.legislators_json()
     seen = [(e.kind, e.key_via) for e in fake.log]
-    assert seen == [("lookup", "query"), ("lookup", "header"), ("legislators", None)]
-    assert fake.count(kind="lookup", status=200) == 2
+    assert seen == [("lookup", "query"), ("lookup", "header"), ("lookup", "basic"),
+                    ("legislators", None)]
+    assert fake.count(kind="lookup", status=200) == 3
 
 
 def test_rate_limit_rolling_window(small: World) -> None:

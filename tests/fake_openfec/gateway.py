@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 FaultMode = Literal["5xx", "5xx_html", "reset", "truncated", "html"]
 FAULT_MODES: tuple[str, ...] = ("5xx", "5xx_html", "reset", "truncated", "html")
@@ -50,7 +50,11 @@ HTML_200 = ("<!DOCTYPE html>\n<html lang=\"en\"><head><title>api.data.gov</title
             "Please try again later.</p></body></html>\n")
 
 
-def api_key_of(headers: Mapping[str, str],
+class Headers(Protocol):
+    def get(self, name: str, /) -> str | None: ...
+
+
+def api_key_of(headers: Headers,
                params: Mapping[str, list[str]]) -> tuple[str | None, str | None]:
     """(key, how it came): the X-Api-Key header, the api_key parameter, or basic-auth user."""
     header = headers.get("X-Api-Key")
@@ -58,7 +62,7 @@ def api_key_of(headers: Mapping[str, str],
         return header, "header"
     if params.get("api_key") and params["api_key"][0]:
         return params["api_key"][0], "query"
-    auth = headers.get("Authorization", "")
+    auth = headers.get("Authorization") or ""
     if auth.lower().startswith("basic "):
         try:
             user = base64.b64decode(auth[6:]).decode().split(":", 1)[0]

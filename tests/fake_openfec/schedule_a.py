@@ -126,30 +126,40 @@ def _check_query_args(kw: dict[str, Any]) -> None:
         raise ApiError(ZIP_ERROR, 422)
 
 
-def _row_filters(kw: dict[str, Any]) -> list[Callable[[Row], bool]]:
+RowTest = Callable[[Row], bool]
+RecordTest = Callable[[dict[str, Any]], bool]
+
+
+def _within(get: Callable[[Row], Any], low: Any, high: Any) -> RowTest:
+    """Inclusive range; a NULL value never matches (SQL comparison semantics)."""
+    def test(row: Row) -> bool:
+        value = get(row)
+        return value is not None and (low is None or value >= low) and (
+            high is None or value <= high)
+    return test
+
+
+def _row_filters(kw: dict[str, Any]) -> list[RowTest]:
     """Filters on stored columns, applied without building full records."""
-    tests: list[Callable[[Row], bool]] = []
-    include, exclude = split_exclusions(kw.get("committee_id", []))
+    tests: list[RowTest] = []
+    _, exclude = split_exclusions(kw.get("committee_id", []))
     if exclude:
         tests.append(lambda r: r.committee_id not in exclude)
     periods = set(kw.get("two_year_transaction_period", []))
     if periods:
         tests.append(lambda r: r.cycle in periods)
-    for key, op in (("min_date", "ge"), ("max_date", "le")):
-        if kw.get(key) is not None:
-            bound = kw[key]
-            tests.append((lambda r, b=bound: r.date is not None and r.date >= b) if op == "ge"
-                         else (lambda r, b=bound: r.date is not None and r.date <= b))
-    if kw.get("min_load_date") is not None:
-        tests.append(lambda r, b=kw["min_load_date"]: r.load_date >= b)
-    if kw.get("max_load_date") is not None:
-        tests.append(lambda r, b=kw["max_load_date"] + "T00:00:00": r.load_date <= b)
-    if kw.get("min_amount") is not None:
-        tests.append(lambda r, b=kw["min_amount"]: r.amount >= b)
-    if kw.get("max_amount") is not None:
-        tests.append(lambda r, b=kw["max_amount"]: r.amount <= b)
-    if kw.get("is_individual") is not None:
-        tests.append(lambda r, b=kw["is_individual"]: PROFILES[r.profile].individual == b)
+    if kw.get("min_date") is not None or kw.get("max_date") is not None:
+        tests.append(_within(lambda r: r.date, kw.get("min_date"), kw.get("max_date")))
+    if kw.get("min_load_date") is not None or kw.get("max_load_date") is not None:
+        # load_date is a timestamp: a date bound means midnight of that day
+        high = kw.get("max_load_date")
+        tests.append(_within(lambda r: r.load_date, kw.get("min_load_date"),
+                             None if high is None else high + "T00:00:00"))
+    if kw.get("min_amount") is not None or kw.get("max_amount") is not None:
+        tests.append(_within(lambda r: r.amount, kw.get("min_amount"), kw.get("max_amount")))
+    individual = kw.get("is_individual")
+    if individual is not None:
+        tests.append(lambda r: PROFILES[r.profile].individual == individual)
     kinds = set(kw.get("contributor_type", []))
     if len(kinds) == 1:
         want_ind = "individual" in kinds
@@ -163,30 +173,38 @@ def _words_match(query: str, value: str | None) -> bool:
     return all(any(w.startswith(q) for w in words) for q in wanted)
 
 
-def _record_filters(kw: dict[str, Any]) -> list[Callable[[dict[str, Any]], bool]]:
+def _in_list(key: str, values: list[str]) -> RecordTest:
+    include, exclude = split_exclusions(values)
+    return lambda rec: (not include or rec[key] in include) and rec[key] not in exclude
+
+
+def _text_search(key: str, queries: list[str]) -> RecordTest:
+    return lambda rec: any(_words_match(q, rec[key]) for q in queries)
+
+
+def _record_filters(kw: dict[str, Any]) -> list[RecordTest]:
     """Filters on columns only the full record has; rare, so records are built for them."""
-    tests: list[Callable[[dict[str, Any]], bool]] = []
+    tests: list[RecordTest] = []
     for key in ("image_number", "contributor_id", "contributor_city", "contributor_state",
                 "recipient_committee_type", "recipient_committee_org_type",
                 "recipient_committee_designation"):
         if kw.get(key):
-            inc, exc = split_exclusions(kw[key])
-            tests.append(lambda rec, k=key, i=inc, e=exc:
-                         (not i or rec[k] in i) and rec[k] not in e)
+            tests.append(_in_list(key, kw[key]))
     for key in ("contributor_name", "contributor_employer", "contributor_occupation"):
         if kw.get(key):
-            tests.append(lambda rec, k=key, qs=kw[key]: any(_words_match(q, rec[k]) for q in qs))
+            tests.append(_text_search(key, kw[key]))
     if kw.get("contributor_zip"):
         zips = kw["contributor_zip"]
         tests.append(lambda rec: any((rec["contributor_zip"] or "").startswith(z) for z in zips))
     if kw.get("line_number"):
         form, line = kw["line_number"].split("-")
         tests.append(lambda rec: rec["filing_form"] == form.upper() and rec["line_number"] == line)
-    for key, op in (("min_image_number", "ge"), ("max_image_number", "le")):
-        if kw.get(key) is not None:
-            bound = int(kw[key])
-            tests.append((lambda rec, b=bound: int(rec["image_number"]) >= b) if op == "ge"
-                         else (lambda rec, b=bound: int(rec["image_number"]) <= b))
+    low, high = kw.get("min_image_number"), kw.get("max_image_number")
+    if low is not None or high is not None:
+        lo = None if low is None else int(low)
+        hi = None if high is None else int(high)
+        tests.append(lambda rec: (lo is None or int(rec["image_number"]) >= lo)
+                     and (hi is None or int(rec["image_number"]) <= hi))
     return tests
 
 
