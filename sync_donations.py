@@ -45,8 +45,7 @@ SIGNAL_EXITS = {signal.SIGINT: 130, signal.SIGTERM: 143}
 STOP_GRACE_S = 15.0  # how long in-flight requests may take to finish after a stop
 
 
-def utcnow() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+utcnow = schema.utc_now
 
 
 def current_cycle(today: dt.date | None = None) -> int:
@@ -108,7 +107,9 @@ class Outcome:
         default_factory=lambda: dict(total=0, complete=0, skipped=0, failed=0, pending=0)
     )
     rows: dict[str, int] = dataclasses.field(
-        default_factory=lambda: dict(inserted=0, updated=0, unchanged=0, skipped_no_sub_id=0)
+        default_factory=lambda: dict(
+            inserted=0, updated=0, unchanged=0, skipped_no_sub_id=0, superseded=0
+        )
     )
     failures: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     unresolved: list[dict[str, Any]] = dataclasses.field(default_factory=list)
@@ -176,6 +177,7 @@ class Progress:
         rows["updated"] += result.updated
         rows["unchanged"] += result.unchanged
         rows["skipped_no_sub_id"] += result.skipped_no_sub_id
+        rows["superseded"] += result.superseded
         if isinstance(result.message, PageFetched) and result.message.done:
             self.units_done += 1
             if self.bar is not None:
@@ -475,7 +477,8 @@ def print_summary(outcome: Outcome, report: dict[str, Any]) -> None:
         f"units: {units['complete']} synced, {units['skipped']} fresh (skipped), "
         f"{units['failed']} failed, {units['pending']} pending, of {units['total']}",
         f"rows: {rows['inserted']:,} new, {rows['updated']:,} updated, "
-        f"{rows['unchanged']:,} unchanged, {rows['skipped_no_sub_id']:,} without sub_id skipped",
+        f"{rows['unchanged']:,} unchanged, {rows['superseded']:,} gone upstream (superseded), "
+        f"{rows['skipped_no_sub_id']:,} without sub_id skipped",
         f"requests: {reqs['total']:,} ({reqs['schedule_a']:,} Schedule A, "
         f"{reqs['lookups']:,} lookups), "
         f"{reqs['retries']:,} retries, {reqs['rate_limited']:,} rate-limited; "

@@ -113,10 +113,25 @@ _INSERT = (
     f"VALUES ({', '.join('?' * (len(COLUMNS) + 3))})"
 )
 _UPDATE = (
-    f"UPDATE donations SET {', '.join(f'{c} = ?' for c in COLUMNS)}, last_seen_at = ? "
-    "WHERE sub_id = ?"
+    f"UPDATE donations SET {', '.join(f'{c} = ?' for c in COLUMNS)}, last_seen_at = ?, "
+    "superseded_at = NULL WHERE sub_id = ?"
 )
-_TOUCH = "UPDATE donations SET last_seen_at = ? WHERE sub_id = ?"
+# A row seen again is current again, even if an earlier reconciliation had superseded it.
+_TOUCH = "UPDATE donations SET last_seen_at = ?, superseded_at = NULL WHERE sub_id = ?"
+# After a full pass, the unit's rows it did not see were amended away upstream.
+_SUPERSEDE = (
+    "UPDATE donations SET superseded_at = :now WHERE committee_id = :committee_id"
+    " AND two_year_transaction_period = :cycle AND superseded_at IS NULL"
+    " AND last_seen_at < :pass_started_at"
+)
+
+
+def supersede_unseen(conn: sqlite3.Connection, committee_id: str, cycle: int,
+                     pass_started_at: str, now: str) -> int:
+    """Mark the unit's rows a complete full pass did not return; never delete them."""
+    cursor = conn.execute(_SUPERSEDE, {"now": now, "committee_id": committee_id,
+                                       "cycle": cycle, "pass_started_at": pass_started_at})
+    return cursor.rowcount
 
 
 @dataclass(frozen=True)

@@ -138,8 +138,11 @@ class SchemaTooNew(DatabaseError):
 
 
 def utc_now() -> str:
-    """The current time in the format stored everywhere: 2026-11-28T12:00:00Z."""
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current time as stored everywhere: 2026-11-28T12:00:00.000000Z.
+
+    Microseconds, always all six digits, so that text order is time order even for
+    events within one second (reconciliation compares last_seen_at with a pass start)."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:

@@ -316,7 +316,7 @@ def _mark_pending(conn: sqlite3.Connection, units: list[tuple[str, int]],
     """New units appear in the status view as pending before their first page."""
     if not units:
         return
-    stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     with _writing(conn):
         conn.executemany("INSERT INTO sync_state (committee_id, cycle, status, updated_at)"
                          " VALUES (?, ?, 'pending', ?) ON CONFLICT DO NOTHING",

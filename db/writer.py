@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from db.donations import UpsertCounts, upsert_rows
+from db.donations import UpsertCounts, supersede_unseen, upsert_rows
 from db.schema import as_database_error, connect, transaction, utc_now
 
 logger = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ class CommitResult:
     updated: int = 0
     unchanged: int = 0
     skipped_no_sub_id: int = 0
+    superseded: int = 0
 
 
 def start_pass(conn: sqlite3.Connection, msg: PassStarted, now: str) -> CommitResult:
@@ -80,12 +81,11 @@ def save_page(conn: sqlite3.Connection, msg: PageFetched, now: str) -> CommitRes
         counts = upsert_rows(conn, msg.rows, msg.committee_id, now)
         _ensure_unit(conn, msg.committee_id, msg.cycle, now)
         _advance_unit(conn, msg, now)
-        if msg.done:
-            _complete_unit(conn, msg.committee_id, msg.cycle, now)
+        superseded = _complete_unit(conn, msg.committee_id, msg.cycle, now) if msg.done else 0
     if counts.skipped_no_sub_id:
         logger.warning("skipped %d row(s) without sub_id from committee %s, cycle %s",
                        counts.skipped_no_sub_id, msg.committee_id, msg.cycle)
-    return _result(msg, counts)
+    return _result(msg, counts, superseded)
 
 
 def fail_unit(conn: sqlite3.Connection, msg: UnitFailed, now: str) -> CommitResult:
@@ -125,7 +125,16 @@ def _advance_unit(conn: sqlite3.Connection, msg: PageFetched, now: str) -> None:
     )
 
 
-def _complete_unit(conn: sqlite3.Connection, committee_id: str, cycle: int, now: str) -> None:
+def _complete_unit(conn: sqlite3.Connection, committee_id: str, cycle: int, now: str) -> int:
+    """Close the pass; after a full pass, reconcile rows it did not see. Returns that count."""
+    superseded = 0
+    row = conn.execute(
+        "SELECT pass_started_at FROM sync_state WHERE committee_id = ? AND cycle = ?"
+        " AND pass_min_load_date IS NULL AND pass_started_at IS NOT NULL",
+        (committee_id, cycle),
+    ).fetchone()
+    if row is not None:  # only a full pass sees every current row of the unit
+        superseded = supersede_unseen(conn, committee_id, cycle, row[0], now)
     # The watermark moves only here, when a whole pass has been committed.
     conn.execute(
         "UPDATE sync_state SET status = 'complete', cursor = NULL, last_error = NULL,"
@@ -134,11 +143,12 @@ def _complete_unit(conn: sqlite3.Connection, committee_id: str, cycle: int, now:
         " completed_at = ?, updated_at = ? WHERE committee_id = ? AND cycle = ?",
         (now, now, committee_id, cycle),
     )
+    return superseded
 
 
-def _result(msg: object, counts: UpsertCounts) -> CommitResult:
+def _result(msg: object, counts: UpsertCounts, superseded: int = 0) -> CommitResult:
     return CommitResult(msg, counts.inserted, counts.updated, counts.unchanged,
-                        counts.skipped_no_sub_id)
+                        counts.skipped_no_sub_id, superseded)
 
 
 def apply_message(conn: sqlite3.Connection, msg: object, now: str) -> CommitResult:

@@ -169,6 +169,28 @@ def test_a_new_pass_clears_the_old_one(conn: sqlite3.Connection, db_path: Path) 
         "2024-10-02", LATER, 0)
 
 
+def test_a_full_pass_supersedes_rows_it_did_not_see(conn: sqlite3.Connection,
+                                                    db_path: Path) -> None:
+    writer.start_pass(conn, PassStarted(*UNIT, min_load_date=None, sort=SORT), NOW)
+    save_page(conn, page([record("1"), record("2"), record("3")], done=True), NOW)
+    later = "2026-11-29T12:00:00.000000Z"
+    writer.start_pass(conn, PassStarted(*UNIT, min_load_date=None, sort=SORT), later)
+    result = save_page(conn, page([record("1"), record("3")], done=True), later)
+    assert result.superseded == 1
+    rows = query(db_path, "SELECT sub_id, superseded_at FROM donations ORDER BY sub_id")
+    assert rows == [("1", None), ("2", later), ("3", None)]  # marked, never deleted
+    again = "2026-11-30T12:00:00.000000Z"
+    save_page(conn, page([record("2")], {"last_index": "2"}), again)
+    assert query(db_path, "SELECT superseded_at FROM donations WHERE sub_id = '2'") == [(None,)]
+
+
+def test_an_incremental_pass_supersedes_nothing(conn: sqlite3.Connection, db_path: Path) -> None:
+    save_page(conn, page([record("1"), record("2")], done=True), NOW)
+    writer.start_pass(conn, PassStarted(*UNIT, min_load_date="2024-10-01", sort=SORT), LATER)
+    assert save_page(conn, page([record("1")], done=True), LATER).superseded == 0
+    assert query(db_path, "SELECT count(*) FROM donations WHERE superseded_at IS NULL") == [(2,)]
+
+
 # --- atomicity: a page commits whole or not at all --------------------------------------------
 
 

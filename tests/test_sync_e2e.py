@@ -187,3 +187,23 @@ def test_bad_flags_exit_2(cli: Cli, args, message) -> None:
     assert proc.returncode == 2
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_full_rescan_marks_rows_amended_away_but_keeps_them(cli: Cli, world, fake) -> None:
+    assert cli.run("--batch-size", "50").returncode == 0
+    gone = set(world.amend_away(6))
+    code, report, stderr = cli.run_json("--refresh-after", "0")
+    assert code == 0, stderr
+    assert report["rows"]["superseded"] == 0  # an incremental pass cannot tell
+    fake.reset_log()
+    code, report, stderr = cli.run_json("--full", "--batch-size", "50")
+    assert code == 0, stderr
+    assert all("min_load_date" not in e.params for e in fake.log if e.kind == "schedule_a")
+    assert report["rows"]["superseded"] == len(gone)
+    with sqlite3.connect(cli.db) as conn:
+        marked = {r[0] for r in conn.execute(
+            "SELECT sub_id FROM donations WHERE superseded_at IS NOT NULL")}
+        total = conn.execute("SELECT count(*) FROM donations").fetchone()[0]
+    conn.close()
+    assert marked == gone
+    assert total == len(expected_rows(world)) + len(gone)  # never deleted
