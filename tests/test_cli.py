@@ -180,3 +180,28 @@ def test_help_lists_the_contract_flags() -> None:
                  "--max-wait", "--quiet", "--json", "--verbose", "OPENFEC_API_KEY",
                  "DONATIONS_DB", "OPENFEC_API_URL", "LEGISLATORS_URL"):
         assert flag in out
+
+
+def test_environment_variables_configure_the_run(fake: FakeOpenFec, world, tmp_path: Path) -> None:
+    import subprocess
+
+    db = tmp_path / "from-env.db"
+    env = clean_env(OPENFEC_API_KEY=KEY, DONATIONS_DB=str(db), OPENFEC_API_URL=fake.url,
+                    LEGISLATORS_URL=fake.legislators_url)
+    args = [a for cycle in CYCLES for a in ("--cycle", str(cycle))]
+    proc = subprocess.run(cli_command("--quiet", "--json", *args), env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert db_rows(db) == expected_rows(world)
+    assert all(entry.api_key == KEY and entry.key_via == "header"
+               for entry in fake.log if entry.kind != "legislators")
+
+
+def test_politicians_can_be_comma_separated(cli: Cli, world) -> None:
+    ids = [leg["id"]["bioguide"] for leg in world.legislators_json()][:3]
+    code, report, stderr = cli.run_json("--politician", ",".join(ids[:2]), "--politician", ids[2])
+    assert code == 0, stderr
+    with sqlite3.connect(cli.db) as conn:
+        mapped = {r[0] for r in conn.execute("SELECT DISTINCT bioguide_id FROM fec_mappings")}
+    conn.close()
+    assert mapped <= set(ids)
