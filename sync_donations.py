@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import math
 import os
 import queue
 import signal
@@ -20,6 +21,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
@@ -212,6 +214,7 @@ class StopSignals:
         self.stop = stop
         self.received: int | None = None
         self._previous: dict[int, Any] = {}
+        self._raise = False
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.received is None:
@@ -221,6 +224,23 @@ class StopSignals:
                 signal.Signals(signum).name,
             )
         self.stop.set()
+        if self._raise:
+            self._raise = False
+            raise errors.Cancelled(f"interrupted by {signal.Signals(signum).name}")
+
+    @contextlib.contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """Within this block a signal raises at once, even out of a blocking request.
+
+        Only for main-thread work that has nothing half-done worth finishing (downloads and
+        look-ups whose results are saved in their own transactions)."""
+        if self.stop.is_set():
+            raise errors.Cancelled("interrupted")
+        self._raise = True
+        try:
+            yield
+        finally:
+            self._raise = False
 
     def __enter__(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():
@@ -364,11 +384,11 @@ class Pipeline:
 class SyncRun:
     """Bootstrap, plan, run the pipeline and classify the outcome of one invocation."""
 
-    def __init__(self, opts: Options):
-        self.opts = opts
+    def __init__(self, opts: Options, signals: StopSignals):
+        self.opts, self.signals = opts, signals
         self.outcome = Outcome()
         self.stats = RequestStats()
-        self.stop = threading.Event()
+        self.stop = signals.stop
         limit = opts.rate_limit or default_hourly_limit(opts.api_key)
         self.budget = RateBudget(limit, max_wait=opts.max_wait, max_requests=opts.max_requests)
         self.client = FecClient(
@@ -380,14 +400,19 @@ class SyncRun:
         self.started = time.monotonic()
 
     def execute(self) -> Outcome:
-        with StopSignals(self.stop) as signals, contextlib.closing(self.client):
+        with contextlib.closing(self.client):
             try:
                 self._sync()
-            except BaseException as exc:  # classified below; unknown errors re-raised
-                self._classify(exc)
-            if signals.received is not None:
-                self._set("interrupted", SIGNAL_EXITS[signal.Signals(signals.received)],
-                          f"interrupted by {signal.Signals(signals.received).name}")
+            except Exception as exc:
+                if not self._classify(exc):
+                    self._set("failed", EXIT_FAILED, f"unexpected {type(exc).__name__}")
+                    self._finish()  # the runs row still gets its ending
+                    raise
+        received = self.signals.received
+        if received is not None:
+            name = signal.Signals(received).name
+            self._set("interrupted", SIGNAL_EXITS[signal.Signals(received)],
+                      f"interrupted by {name}")
         self._finish()
         if self.usage_error is not None:
             raise self.usage_error
@@ -397,9 +422,10 @@ class SyncRun:
         opts = self.opts
         with contextlib.closing(schema.connect(opts.db)) as conn:
             self.outcome.run_id = state.start_run(conn, opts.public(), utcnow())
-            ensure_politicians(conn, opts)
-            check_selection(conn, opts.politicians)
-            resolve_committees(conn, self.client, opts, self.stop)
+            with self.signals.interruptible():
+                ensure_politicians(conn, opts)
+                check_selection(conn, opts.politicians)
+                resolve_committees(conn, self.client, opts, self.stop)
             self.outcome.unresolved = list_unresolved(conn, opts)
             plans, skipped = state.plan_units(
                 conn, opts.cycles, opts.politicians, full=opts.full,
@@ -417,7 +443,8 @@ class SyncRun:
             finally:
                 self.outcome.failures = pipeline.failures
 
-    def _classify(self, exc: BaseException) -> None:
+    def _classify(self, exc: BaseException) -> bool:
+        """Set the outcome for a known failure; False for an unexpected one."""
         if isinstance(exc, errors.QuotaExhausted):
             resume = dt.datetime.fromtimestamp(exc.resume_after, dt.UTC)
             self.outcome.resume_after = resume.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -436,7 +463,8 @@ class SyncRun:
         elif isinstance(exc, (errors.FecError, schema.DatabaseError)):
             self._set("failed", EXIT_FAILED, str(exc))
         else:
-            raise exc
+            return False
+        return True
 
     def _set(self, status: str, code: int, message: str | None) -> None:
         self.outcome.status, self.outcome.exit_code, self.outcome.message = status, code, message
@@ -504,14 +532,19 @@ def print_summary(outcome: Outcome, report: dict[str, Any]) -> None:
         click.echo(line, err=True)
 
 
-def print_status(db_path: str, as_json: bool) -> None:
+def print_status(db_path: str, cycles: list[int], as_json: bool) -> None:
     """Show every unit's state without syncing (and without the lock: WAL allows readers)."""
     if not Path(db_path).exists():
         raise click.ClickException(f"{db_path} does not exist yet; run a sync first")
-    with contextlib.closing(schema.connect(db_path)) as conn:
-        units = [dict(row) for row in state.unit_states(conn)]
+    try:
+        with contextlib.closing(schema.connect(db_path)) as conn:
+            units = [dict(row) for row in state.unit_states(conn)]
+            unresolved = state.unresolved_politicians(conn, cycles or state.resolved_cycles(conn))
+    except schema.DatabaseError as exc:
+        raise click.ClickException(str(exc)) from exc
+    missing = [{"politician": bid, "candidate_ids": list(ids)} for bid, ids in unresolved]
     if as_json:
-        click.echo(json.dumps(units, indent=2))
+        click.echo(json.dumps({"units": units, "unresolved": missing}, indent=2))
         return
     click.echo(f"{'committee':<10} {'cycle':>5} {'status':<9} {'rows':>8} "
                f"{'loaded_through':<20} {'completed_at':<20} last_error")
@@ -521,6 +554,9 @@ def print_status(db_path: str, as_json: bool) -> None:
             f"{unit['rows_seen'] or 0:>8} {unit['loaded_through'] or '-':<20} "
             f"{unit['completed_at'] or '-':<20} {unit['last_error'] or ''}"
         )
+    for item in missing:
+        ids = ", ".join(item["candidate_ids"]) or "no FEC candidate id"
+        click.echo(f"no campaign committee: {item['politician']} ({ids})")
 
 
 def configure_logging(verbose: bool, quiet: bool) -> None:
@@ -538,7 +574,43 @@ def split_ids(
     ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
 ) -> list[str] | None:
     ids = [part.strip().upper() for item in value for part in item.split(",") if part.strip()]
+    if value and not ids:  # e.g. --politician "$UNSET": syncing everyone would surprise
+        raise click.BadParameter("no bioguide id given")
     return ids or None
+
+
+def check_db_path(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    # sqlite3 would open these as private temporary databases: a "successful" sync that
+    # saves nothing.
+    if not value.strip() or value == ":memory:" or value.startswith("file:"):
+        raise click.BadParameter(f"{value!r} is not a database file path")
+    return value
+
+
+def check_api_key(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    key = value.strip()  # a secret pasted with a newline or a CRLF file still works
+    if not key:
+        raise click.BadParameter("is empty")
+    if not key.isascii() or not key.isprintable() or " " in key:
+        raise click.BadParameter("contains spaces or control characters; check how it was set")
+    return key
+
+
+def check_api_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.BadParameter(f"{value!r} is not an http(s) URL such as {DEFAULT_API_URL}")
+    return value.strip().rstrip("/")
+
+
+class FiniteFloat(click.FloatRange):
+    """A FloatRange that refuses nan and inf, which would switch the bound off."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 DEMO_KEY_WARNING = (
@@ -549,12 +621,14 @@ DEMO_KEY_WARNING = (
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--db", "db_path", default="donations.db", envvar="DONATIONS_DB", show_envvar=True,
-              show_default=True, type=click.Path(dir_okay=False),
+              show_default=True, type=click.Path(dir_okay=False), callback=check_db_path,
               help="SQLite file, created if missing.")
 @click.option("--api-key", default="DEMO_KEY", envvar="OPENFEC_API_KEY", show_envvar=True,
-              show_default=True, help="OpenFEC (api.data.gov) key; sent as a header, never stored.")
+              show_default=True, callback=check_api_key,
+              help="OpenFEC (api.data.gov) key; sent as a header, never stored.")
 @click.option("--api-url", default=DEFAULT_API_URL, envvar="OPENFEC_API_URL", show_envvar=True,
-              show_default=True, help="API root including /v1 (a mirror or a local fake).")
+              show_default=True, callback=check_api_url,
+              help="API root including /v1 (a mirror or a local fake).")
 @click.option("--legislators", default=DEFAULT_LEGISLATORS, envvar="LEGISLATORS_URL",
               show_envvar=True, metavar="URL|PATH",
               help="congress-legislators JSON (URL or file); loaded when the database has no "
@@ -568,13 +642,14 @@ DEMO_KEY_WARNING = (
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 32),
               help="Fetch threads.")
 @click.option("--full", is_flag=True, help="Rescan every unit, ignoring the incremental watermark.")
-@click.option("--refresh-after", default=12.0, show_default=True, type=click.FloatRange(min=0),
+@click.option("--refresh-after", default=12.0, show_default=True,
+              type=FiniteFloat(min=0, max=24 * 365 * 100),
               metavar="HOURS", help="Skip units whose last pass completed less than this ago.")
 @click.option("--overlap-days", default=3, show_default=True, type=click.IntRange(0, 365),
               help="Incremental passes re-read rows loaded this many days before the watermark.")
 @click.option("--max-requests", type=click.IntRange(min=1), metavar="N",
               help="Stop safely (exit 75) after N API requests, lookups and retries included.")
-@click.option("--max-wait", default=300.0, show_default=True, type=click.FloatRange(min=0),
+@click.option("--max-wait", default=300.0, show_default=True, type=FiniteFloat(min=0),
               metavar="SECONDS",
               help="Longest total pause for the rate limit before stopping (75).")
 @click.option("--rate-limit", type=click.IntRange(min=1), envvar="OPENFEC_RATE_LIMIT",
@@ -603,12 +678,8 @@ def cli(ctx: click.Context, db_path: str, api_key: str, api_url: str, legislator
     """
     configure_logging(verbose, quiet)
     if show_status:
-        print_status(db_path, as_json)
+        print_status(db_path, sorted(set(cycles)), as_json)
         return
-    if not api_url.startswith(("http://", "https://")):
-        raise click.BadParameter("must start with http:// or https://", param_hint="--api-url")
-    if not api_key.strip():
-        raise click.BadParameter("is empty", param_hint="--api-key")
     if api_key == "DEMO_KEY":
         click.echo(DEMO_KEY_WARNING, err=True)
     source = ctx.get_parameter_source("legislators")
@@ -626,10 +697,17 @@ def cli(ctx: click.Context, db_path: str, api_key: str, api_url: str, legislator
 
 def run_cli(opts: Options, as_json: bool, verbose: bool) -> int:
     """Run one sync under the lock and report it; errors become one line and an exit code."""
+    # Signals are handled from here to the last line of output, so a late Ctrl-C cannot
+    # kill the process between a summary that says "complete" and its exit.
+    with StopSignals(threading.Event()) as signals:
+        return report_run(opts, signals, as_json, verbose)
+
+
+def report_run(opts: Options, signals: StopSignals, as_json: bool, verbose: bool) -> int:
     sync: SyncRun | None = None
     try:
         with exclusive_lock(opts.db):
-            sync = SyncRun(opts)
+            sync = SyncRun(opts, signals)
             outcome = sync.execute()
     except LockHeld as exc:
         outcome = Outcome(exit_code=EXIT_STOPPED, status="stopped", message=str(exc))

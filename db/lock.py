@@ -21,7 +21,8 @@ def exclusive_lock(db_path: str | os.PathLike[str]) -> Iterator[None]:
     flock is released by the kernel when the process dies, even on kill -9, so a
     crashed run never leaves a stale lock behind (a pid file would).
     """
-    lock_path = f"{os.fspath(db_path)}.lock"
+    # The real path, so that a symlink or a relative path cannot dodge the lock.
+    lock_path = f"{os.path.realpath(db_path)}.lock"
     try:
         handle = open(lock_path, "a+")  # noqa: SIM115 - held open for the whole block below
     except OSError as exc:

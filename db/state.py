@@ -270,8 +270,11 @@ def _fresh(stored: sqlite3.Row | None, moment: dt.datetime, refresh_after_hours:
 def _plan(key: tuple[str, int], stored: sqlite3.Row | None, full: bool,
           overlap_days: int) -> UnitPlan:
     cursor = _stored_cursor(stored)
-    # A --full run resumes only a full pass: an incremental one would not honour it.
-    if stored is not None and cursor is not None and not (full and stored["pass_min_load_date"]):
+    # A --full run resumes only a full pass: an incremental one would not honour it. Nor
+    # does it resume a failed unit: starting over is the way out of a cursor gone bad.
+    restart = full and (stored is None or stored["pass_min_load_date"] is not None
+                        or stored["status"] == "failed")
+    if stored is not None and cursor is not None and not restart:
         return UnitPlan(key[0], key[1], cursor, stored["pass_min_load_date"],
                         stored["pass_sort"] or DEFAULT_SORT, resumed=True)
     watermark = None if full or stored is None else stored["loaded_through"]
@@ -352,3 +355,8 @@ def finish_run(conn: sqlite3.Connection, run_id: int, status: str, exit_code: in
             (now, status, exit_code, json.dumps(summary, sort_keys=True, default=str),
              elapsed_s, run_id),
         )
+
+
+def resolved_cycles(conn: sqlite3.Connection) -> list[int]:
+    """Every cycle some politician's committees were resolved for."""
+    return [row[0] for row in conn.execute("SELECT DISTINCT cycle FROM resolutions ORDER BY 1")]

@@ -87,6 +87,7 @@ class RateBudget:
         self._paused_total = 0.0
         self._streak = 0  # consecutive backoffs, for the exponent
         self._stopped: Decision | None = None
+        self._last_retry_after: float | None = None  # the server's latest word on waiting
 
     @property
     def requests_made(self) -> int:
@@ -146,11 +147,14 @@ class RateBudget:
             if self._stopped is not None:
                 return
             now = self._clock()
-            if retry_after is None:
+            if retry_after is None or retry_after < 1.0:
+                # "Retry-After: 0" (or a date in the past) would turn a 429 storm into a
+                # busy loop that burns the quota; back off as if it were absent.
                 self._backoff(now, "429 Too Many Requests")
             else:
                 self._streak += 1
-                self._extend_pause(now, max(retry_after, 0.0), "429 with Retry-After")
+                self._last_retry_after = retry_after
+                self._extend_pause(now, retry_after, "429 with Retry-After")
             if self._server_left is not None:
                 self._server_left = min(self._server_left, 1)
 
@@ -202,7 +206,11 @@ class RateBudget:
         when the quota is spent, resuming is worth it once our oldest request in the
         window has aged out of it (the quota is a rolling window, not a refill).
         """
-        if "Retry-After" in reason or not self._sent:
+        if "Retry-After" in reason:
+            return delay
+        if self._last_retry_after is not None:  # the server's window, not our guess
+            return max(delay, self._last_retry_after)
+        if not self._sent:
             return delay
         return max(delay, self._sent[0] + self._window - now)
 

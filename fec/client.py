@@ -26,6 +26,7 @@ from fec.errors import (
     BadRequest,
     Cancelled,
     CircuitOpen,
+    ConfigurationError,
     FecError,
     QuotaExhausted,
     RateLimited,
@@ -52,6 +53,13 @@ logger = logging.getLogger(__name__)
 Kind = Literal["schedule_a", "lookup"]
 Params = list[tuple[str, str]] | dict[str, Any]
 
+# Request errors no retry can fix: the URL or a header (the key) cannot be sent at all.
+_UNUSABLE = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+)
 _ERRNO = re.compile(r"\[Errno -?\d+\][^'\")]*")
 
 
@@ -207,16 +215,32 @@ class FecClient:
         self._local.refusal = None
         self._local.retries = 0
         logger.debug("GET %s %s", path, params)
+        unusable = None
         try:
-            response = self.session().get(url, params=params, timeout=self.timeout, stream=True)
+            # No redirects: each hop would be an uncounted request, and requests would
+            # forward the X-Api-Key header to whatever host the redirect names.
+            response = self.session().get(
+                url, params=params, timeout=self.timeout, stream=True, allow_redirects=False
+            )
+        except _UNUSABLE as exc:
+            unusable = type(exc).__name__
         except requests.RequestException as exc:
             self._raise_refusal()
             raise TransientError(self._network_message(exc, path)) from exc
+        if unusable is not None:
+            # Raised outside the except block, so that no chained exception (which may
+            # quote the key) travels with it.
+            raise ConfigurationError(
+                f"Cannot send a request to {path}: the API URL or key contains characters "
+                f"HTTP does not allow ({unusable})"
+            )
         with response:
             self._raise_refusal()
             self._observe(response)
             if response.status_code == 429:
                 raise self._rate_limited(response)
+            if response.is_redirect:
+                raise self._redirected(response, path)
             self.budget.on_success()
             return self._decode(response, path)
 
@@ -246,6 +270,14 @@ class FecClient:
         if not isinstance(data, dict):
             raise _UnreadableBody(f"The API sent a JSON {type(data).__name__} for {path}")
         return data
+
+    def _redirected(self, response: requests.Response, path: str) -> ConfigurationError:
+        where = urlsplit(response.headers.get("Location", ""))
+        target = f"{where.scheme}://{where.netloc}{where.path}" if where.netloc else where.path
+        return ConfigurationError(self._redact(
+            f"The API redirected {path} (HTTP {response.status_code}) to {target or '?'}; "
+            "set --api-url to the address it should be reached at"
+        ))
 
     def _auth_error(self, content: bytes) -> AuthError:
         error = json_or_none(content)

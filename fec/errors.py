@@ -136,6 +136,14 @@ class PaginationError(FecError):
     """A repeated cursor, a cursor cycle, or a page that cannot be paged past."""
 
 
+class InvalidUnit(FecError):
+    """A unit that cannot be asked for at all (say, a malformed committee id in the data)."""
+
+
+class ConfigurationError(FecError):
+    """The API cannot be reached as configured (a redirect, an unusable URL or header)."""
+
+
 class LegislatorsError(FecError):
     """The congress-legislators file could not be read or is not the expected shape."""
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fec.client import FecClient
-from fec.errors import PaginationError
+from fec.errors import InvalidUnit, PaginationError
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def iter_pages(
         rows, last_indexes, count = _parse_page(body, unit)
         if rows and last_indexes is None:
             raise PaginationError(f"{unit}: the API sent {len(rows)} rows without a cursor")
-        if last_indexes is None or len(rows) < per_page:
+        if last_indexes is None or len(rows) < _served_page_size(body, per_page, unit):
             # Empty, or short: the server's LIMIT was not reached, so nothing follows.
             logger.debug("%s: last page, %d rows", unit, len(rows))
             yield Page(rows, None, True, count)
@@ -71,6 +71,16 @@ def iter_pages(
         _remember(seen, last_indexes, sent, unit)
         yield Page(rows, last_indexes, False, count)
         sent = last_indexes
+
+
+def _served_page_size(body: dict[str, Any], asked: int, unit: str) -> int:
+    """The page size the server applied: a page shorter than what we asked for ends the
+    scan only if the server did not cap per_page below our request (a mirror might)."""
+    served = body["pagination"].get("per_page")
+    if isinstance(served, int) and not isinstance(served, bool) and 1 <= served < asked:
+        logger.warning("%s: the API serves %d rows per page, not %d", unit, served, asked)
+        return served
+    return asked
 
 
 def _remember(
@@ -97,7 +107,7 @@ def _base_params(
         raise ValueError(f"between 1 and {MAX_COMMITTEES} committee ids are needed, got {len(ids)}")
     bad = [committee_id for committee_id in ids if not _COMMITTEE_ID.match(committee_id)]
     if bad:
-        raise ValueError(f"invalid committee id(s) {', '.join(bad)}: expected C + 8 digits")
+        raise InvalidUnit(f"invalid committee id(s) {', '.join(bad)}: expected C + 8 digits")
     if cycle % 2:
         raise ValueError(f"two-year periods are even years, got {cycle}")
     if not 1 <= per_page <= MAX_PER_PAGE:

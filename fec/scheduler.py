@@ -21,7 +21,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fec.client import FecClient
-from fec.errors import AuthError, Cancelled, FecError, PaginationError, StopSync, TransientError
+from fec.errors import (
+    AuthError,
+    Cancelled,
+    ConfigurationError,
+    FecError,
+    PaginationError,
+    StopSync,
+    TransientError,
+)
 from fec.schedule_a import Page, iter_pages
 
 logger = logging.getLogger(__name__)
@@ -133,7 +141,9 @@ class UnitScheduler:
         unit.pages = None  # a generator that raised is finished; a retry starts a new one
         if isinstance(exc, Cancelled):
             return
-        if isinstance(exc, (StopSync, AuthError)) or not isinstance(exc, FecError):
+        if isinstance(exc, (StopSync, AuthError, ConfigurationError)) or not isinstance(
+            exc, FecError
+        ):
             self._halt(exc)
         elif isinstance(exc, TransientError) and unit.attempts < self.transient_retries:
             unit.attempts += 1

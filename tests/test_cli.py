@@ -58,12 +58,28 @@ def test_status_shows_every_unit_without_a_request(cli: Cli, world, fake: FakeOp
     fake.reset_log()
     proc = cli.run("--status", "--json")
     assert proc.returncode == 0
-    units = json.loads(proc.stdout)
+    status = json.loads(proc.stdout)
+    units = status["units"]
     assert {(u["committee_id"], u["cycle"]) for u in units} == world.campaign_units(CYCLES)
     assert all(u["status"] == "complete" for u in units)
+    unresolved = {item["politician"] for item in status["unresolved"]}
+    assert unresolved == set(world.specials.unresolved_bioguides) | set(
+        world.specials.no_fec_bioguides)
     assert fake.count() == 0
-    table = cli.run("--status")
-    assert table.stdout.splitlines()[0].split()[:3] == ["committee", "cycle", "status"]
+    table = cli.run("--status").stdout.splitlines()
+    assert table[0].split()[:3] == ["committee", "cycle", "status"]
+    assert sum(line.startswith("no campaign committee: ") for line in table) == len(unresolved)
+
+
+def test_status_of_a_broken_database_is_one_line(tmp_path: Path) -> None:
+    import subprocess
+
+    bad = tmp_path / "bad.db"
+    bad.write_text("not sqlite " * 50)
+    proc = subprocess.run(cli_command("--status", "--db", str(bad)), capture_output=True,
+                          text=True, env=clean_env())
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("Error: cannot open") and "Traceback" not in proc.stderr
 
 
 def test_politician_filter_syncs_only_their_committees(cli: Cli, world) -> None:

@@ -220,11 +220,17 @@ def test_a_stored_cursor_resumes_its_pass_with_its_parameters(mapped: sqlite3.Co
 def test_full_resumes_only_a_full_pass(mapped: sqlite3.Connection) -> None:
     set_unit(mapped, "C1", 2024, status="running", cursor='{"last_index": "1"}',
              pass_min_load_date="2024-09-01", pass_sort=SORT)
-    set_unit(mapped, "C2", 2024, status="failed", cursor='{"last_index": "2"}',
+    set_unit(mapped, "C2", 2024, status="running", cursor='{"last_index": "2"}',
+             pass_min_load_date=None, pass_sort=SORT)
+    state.save_mappings(mapped, "B000002", [2024], [Link("S2", "C2", 2024),
+                                                    Link("S2", "C3", 2024)], NOW, "api")
+    set_unit(mapped, "C3", 2024, status="failed", cursor='{"last_index": "3"}',
              pass_min_load_date=None, pass_sort=SORT)
     plans, _ = plan(mapped, full=True)
     assert plans == [UnitPlan("C1", 2024, None, None, SORT, False),
-                     UnitPlan("C2", 2024, {"last_index": "2"}, None, SORT, True)]
+                     UnitPlan("C2", 2024, {"last_index": "2"}, None, SORT, True),
+                     # --full is the way out of a failed unit's cursor: start over
+                     UnitPlan("C3", 2024, None, None, SORT, False)]
 
 
 def test_a_running_unit_without_cursor_starts_a_new_pass(mapped: sqlite3.Connection) -> None:

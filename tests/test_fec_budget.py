@@ -237,3 +237,17 @@ def test_retry_after_stop_resumes_at_the_servers_word() -> None:
     stop = budget.acquire()
     assert stop.action == "stop"
     assert stop.resume_after == clock.wall() + 30.0
+
+
+def test_a_backoff_stop_trusts_the_servers_last_retry_after_over_our_window() -> None:
+    # A server with a short window said "10 s" earlier; resuming an hour later would be wrong.
+    budget, clock = make_budget(1000, window=3600.0, max_wait=11.0)
+    assert budget.acquire().action == "go"
+    budget.on_rate_limited(retry_after=10.0)
+    clock.advance(10)
+    assert budget.acquire().action == "go"
+    budget.observe(1000, 0)  # spent again, and this time no Retry-After
+    stop = budget.acquire()
+    assert stop.action == "stop"
+    assert stop.resume_after is not None
+    assert stop.resume_after - clock.wall() == pytest.approx(10.0)

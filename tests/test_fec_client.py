@@ -23,6 +23,7 @@ from fec.errors import (
     BadRequest,
     Cancelled,
     CircuitOpen,
+    ConfigurationError,
     FecError,
     QuotaExhausted,
     RateLimited,
@@ -344,6 +345,41 @@ def test_429_without_retry_after_backs_off(
     assert harness.get() == OK
     assert harness.stop.waits == [2.0]
     assert harness.stats.rate_limited == 1
+
+
+def test_429_with_retry_after_zero_still_backs_off(
+    harness: Harness, ordered: responses.RequestsMock
+) -> None:
+    # Honouring "Retry-After: 0" literally would hammer the API and burn the quota.
+    ordered.get(URL, status=429, headers={"Retry-After": "0"})
+    ordered.get(URL, json=OK)
+    assert harness.get() == OK
+    assert harness.stop.waits == [2.0]
+
+
+def test_a_redirect_is_not_followed_and_the_key_goes_nowhere(
+    harness: Harness, ordered: responses.RequestsMock
+) -> None:
+    ordered.get(URL, status=307, headers={"Location": "https://elsewhere.test/v1/x?api_key=" + KEY})
+    with pytest.raises(ConfigurationError) as info:
+        harness.get()
+    assert len(ordered.calls) == 1  # nothing was sent to the other host
+    assert str(info.value) == (
+        f"The API redirected {PATH} (HTTP 307) to https://elsewhere.test/v1/x; "
+        "set --api-url to the address it should be reached at"
+    )
+    assert KEY not in error_text(info.value)
+
+
+def test_a_key_that_cannot_be_a_header_is_a_configuration_error() -> None:
+    client = FecClient(KEY + "\n", BASE, budget=RateBudget(1000))
+    try:
+        with pytest.raises(ConfigurationError) as info:
+            client.get_json(PATH, [], kind="schedule_a")
+    finally:
+        client.close()
+    assert KEY not in error_text(info.value)
+    assert client.stats.failures_in_a_row == 0  # not a transient failure
 
 
 def test_429_past_max_wait_is_quota_exhausted(mock: responses.RequestsMock) -> None:

@@ -181,6 +181,14 @@ def test_max_requests_stops_safely_and_resumes(cli: Cli, world) -> None:
     (["--cycle", "abc"], "'abc' is not a year"),
     (["--refresh-after", "-1"], "Invalid value for '--refresh-after'"),
     (["--no-such-flag"], "No such option"),
+    (["--db", ""], "'' is not a database file path"),
+    (["--db", ":memory:"], "':memory:' is not a database file path"),
+    (["--api-key", "two words"], "contains spaces or control characters"),
+    (["--api-url", "https://"], "is not an http(s) URL"),
+    (["--api-url", "ftp://example.org/v1"], "is not an http(s) URL"),
+    (["--refresh-after", "nan"], "is not a finite number"),
+    (["--max-wait", "inf"], "is not a finite number"),
+    (["--politician", ""], "no bioguide id given"),
 ])
 def test_bad_flags_exit_2(cli: Cli, args, message) -> None:
     proc = cli.run(*args)
@@ -207,3 +215,22 @@ def test_full_rescan_marks_rows_amended_away_but_keeps_them(cli: Cli, world, fak
     conn.close()
     assert marked == gone
     assert total == len(expected_rows(world)) + len(gone)  # never deleted
+
+
+def test_a_signal_during_a_slow_lookup_exits_at_once(world, tmp_path: Path) -> None:
+    with FakeOpenFec(world, api_keys=(KEY,), latency=8.0) as fake:
+        cli = Cli(fake, tmp_path / "slow.db")
+        proc = cli.popen("--json")
+        deadline = time.monotonic() + 10
+        while fake.count(kind="legislators") == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the committee look-up is now in flight, answering in 8 s
+        assert fake.count(kind="lookup") == 0
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        waited = time.monotonic() - sent
+    assert proc.returncode == 130, err
+    assert waited < 4.0
+    assert '"status": "interrupted"' in out
+    assert "Traceback" not in err
