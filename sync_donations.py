@@ -31,7 +31,7 @@ from db.writer import DONE, CommitResult, PageFetched, PassStarted, SQLiteWriter
 from fec import errors
 from fec.budget import RateBudget, default_hourly_limit
 from fec.client import FecClient, RequestStats
-from fec.committees import fetch_committees
+from fec.committees import CANDIDATES_PER_REQUEST, fetch_committees
 from fec.legislators import load_legislators
 from fec.schedule_a import Page
 from fec.scheduler import Unit, UnitScheduler
@@ -285,25 +285,45 @@ def check_selection(conn: Any, wanted: list[str] | None) -> None:
 
 
 def resolve_committees(conn: Any, client: FecClient, opts: Options, stop: threading.Event) -> None:
-    """Map politicians lacking a fresh mapping to their P/A committees, in few requests."""
+    """Map politicians lacking a fresh mapping to their P/A committees, in few requests.
+
+    Politicians go in batches that fill one look-up request each, and every batch is saved
+    before the next is asked for: a stop (quota, signal, --max-requests) keeps the look-ups
+    already paid for, and the next run asks only for the rest."""
     todo = state.politicians_needing_resolution(
         conn, opts.cycles, opts.politicians, max_age_days=7, now=utcnow()
     )
-    if not todo:
-        return
-    candidate_ids = sorted({cid for _, fec_ids in todo for cid in fec_ids})
-    logger.info("resolving committees of %d politicians (%d candidate ids)",
-                len(todo), len(candidate_ids))
-    links = fetch_committees(client, candidate_ids, opts.cycles) if candidate_ids else ([], [])
-    by_candidate: dict[str, list[Any]] = {}
-    for link in links[0]:
-        by_candidate.setdefault(link.candidate_id, []).append(link)
-    now = utcnow()
+    if todo:
+        logger.info("resolving committees of %d politicians", len(todo))
+    for batch in batch_politicians(todo, CANDIDATES_PER_REQUEST):
+        candidate_ids = sorted({cid for _, fec_ids in batch for cid in fec_ids})
+        links = fetch_committees(client, candidate_ids, opts.cycles)[0] if candidate_ids else []
+        by_candidate: dict[str, list[Any]] = {}
+        for link in links:
+            by_candidate.setdefault(link.candidate_id, []).append(link)
+        now = utcnow()
+        for bioguide_id, fec_ids in batch:
+            mine = [link for cid in fec_ids for link in by_candidate.get(cid, [])]
+            state.save_mappings(conn, bioguide_id, opts.cycles, mine, now, provenance=opts.api_url)
+        if stop.is_set():
+            raise errors.Cancelled("stopped while resolving committees")
+
+
+def batch_politicians(
+    todo: list[tuple[str, tuple[str, ...]]], max_ids: int
+) -> Iterator[list[tuple[str, tuple[str, ...]]]]:
+    """Consecutive groups of politicians with at most `max_ids` candidate ids between them
+    (one politician with more still makes a group of one)."""
+    batch: list[tuple[str, tuple[str, ...]]] = []
+    size = 0
     for bioguide_id, fec_ids in todo:
-        mine = [link for cid in fec_ids for link in by_candidate.get(cid, [])]
-        state.save_mappings(conn, bioguide_id, opts.cycles, mine, now, provenance=opts.api_url)
-    if stop.is_set():
-        raise errors.Cancelled("stopped while resolving committees")
+        if batch and size + len(fec_ids) > max_ids:
+            yield batch
+            batch, size = [], 0
+        batch.append((bioguide_id, fec_ids))
+        size += len(fec_ids)
+    if batch:
+        yield batch
 
 
 def list_unresolved(conn: Any, opts: Options) -> list[dict[str, Any]]:

@@ -221,3 +221,26 @@ def test_politicians_can_be_comma_separated(cli: Cli, world) -> None:
         mapped = {r[0] for r in conn.execute("SELECT DISTINCT bioguide_id FROM fec_mappings")}
     conn.close()
     assert mapped <= set(ids)
+
+
+def test_lookups_paid_for_are_kept_when_a_run_stops(tmp_path: Path) -> None:
+    from tests.fake_openfec import generate_world
+
+    world = generate_world(seed=3, politicians=160, cycles=(2026,), rows_scale=0.05)
+    with FakeOpenFec(world, api_keys=(KEY,)) as fake:
+        fresh = Cli(fake, tmp_path / "fresh.db")
+        assert fresh.run("--cycle", "2026").returncode == 0
+        needed = fake.count(kind="lookup")
+        assert needed >= 2  # more candidate ids than one request carries
+        fake.reset_log()
+        cli = Cli(fake, tmp_path / "stopped.db")
+        first = cli.run("--cycle", "2026", "--max-requests", "1")
+        assert first.returncode == 75, first.stderr
+        with sqlite3.connect(cli.db) as conn:
+            resolved = conn.execute("SELECT count(*) FROM resolutions").fetchone()[0]
+        conn.close()
+        assert 0 < resolved < 160
+        second = cli.run("--cycle", "2026")
+        assert second.returncode == 0, second.stderr
+        assert fake.count(kind="lookup") == needed  # nothing was asked twice
+    assert db_rows(cli.db) == expected_rows(world, cycles=(2026,))
