@@ -450,7 +450,7 @@ class SyncRun:
             plans, skipped = state.plan_units(
                 conn, opts.cycles, opts.politicians, full=opts.full,
                 refresh_after_hours=opts.refresh_after, overlap_days=opts.overlap_days,
-                now=utcnow(),
+                now=utcnow(), current_run=self.outcome.run_id,
             )
         self.outcome.units.update(total=len(plans) + skipped, skipped=skipped)
         self.outcome.planned = True

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,7 +126,16 @@ INSERT OR IGNORE INTO resolutions (bioguide_id, cycle, resolved_at)
     SELECT bioguide_id, cycle, MIN(resolved_at) FROM fec_mappings GROUP BY bioguide_id, cycle;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1_TABLES, _V2_RESOLUTIONS)
+# v3: when a unit's last *full* pass completed, so that a --full run stopped early (quota,
+# signal) can be resumed without rescanning the units it already finished. Earlier
+# complete full passes count. (ADD COLUMN is skipped when the column exists.)
+_V3_FULL_PASS = """
+ALTER TABLE sync_state ADD COLUMN full_completed_at TEXT;
+UPDATE sync_state SET full_completed_at = completed_at
+    WHERE status = 'complete' AND pass_min_load_date IS NULL;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1_TABLES, _V2_RESOLUTIONS, _V3_FULL_PASS)
 SCHEMA_VERSION: int = len(MIGRATIONS)
 
 
@@ -201,7 +211,8 @@ def ensure_schema(conn: sqlite3.Connection, *, label: str | None = None) -> None
         version = _check_version(conn, name)
         for step in MIGRATIONS[version:]:
             for statement in _statements(step):
-                conn.execute(statement)
+                if not _column_exists(conn, statement):
+                    conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
@@ -213,6 +224,19 @@ def _check_version(conn: sqlite3.Connection, name: str) -> int:
             f"({SCHEMA_VERSION}); upgrade sync_donations"
         )
     return version
+
+
+_ADD_COLUMN = re.compile(r"ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)", re.IGNORECASE)
+
+
+def _column_exists(conn: sqlite3.Connection, statement: str) -> bool:
+    """True for an ADD COLUMN whose column is already there: SQLite has no IF NOT EXISTS
+    for columns, and this keeps such a step as idempotent as the others."""
+    match = _ADD_COLUMN.match(statement)
+    if match is None:
+        return False
+    table, column = match.groups()
+    return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
 
 
 def _statements(script: str) -> Iterator[str]:

@@ -226,22 +226,26 @@ def unresolved_politicians(conn: sqlite3.Connection, cycles: Sequence[int],
 def plan_units(conn: sqlite3.Connection, cycles: Sequence[int],
                bioguide_ids: Sequence[str] | None = None, *, full: bool = False,
                refresh_after_hours: float = 12.0, overlap_days: int = 3,
-               now: str | None = None) -> tuple[list[UnitPlan], int]:
+               now: str | None = None,
+               current_run: int | None = None) -> tuple[list[UnitPlan], int]:
     """The units to sync and how many were skipped as fresh.
 
     Units are the distinct (committee, cycle) of the selected politicians' mappings. A unit
-    completed less than `refresh_after_hours` ago is skipped (not with `full`); a unit with
-    a stored cursor resumes its pass; any other starts a pass, incremental when it has a
-    watermark (unless `full`).
+    completed less than `refresh_after_hours` ago is skipped; with `full`, only a unit whose
+    full pass completed since an unfinished earlier --full run began (that run is being
+    resumed). A unit with a stored cursor resumes its pass; any other starts a pass,
+    incremental when it has a watermark (unless `full`).
     """
     moment = _moment(now)
     states = {(row["committee_id"], row["cycle"]): row
               for row in _rows(conn, "SELECT * FROM sync_state")}
+    resume_full = _unfinished_full_since(conn, current_run) if full else None
     plans: list[UnitPlan] = []
     skipped = 0
     for key in _select_units(conn, cycles, bioguide_ids):
         stored = states.get(key)
-        if not full and _fresh(stored, moment, refresh_after_hours):
+        if (_full_done_since(stored, resume_full) if full
+                else _fresh(stored, moment, refresh_after_hours)):
             skipped += 1
         else:
             plans.append(_plan(key, stored, full, overlap_days))
@@ -258,6 +262,32 @@ def _select_units(conn: sqlite3.Connection, cycles: Sequence[int],
                  f" WHERE {cycle_filter} AND {where} ORDER BY committee_id, cycle",
                  [*cycle_params, *params])
     return [(row["committee_id"], row["cycle"]) for row in rows]
+
+
+def _unfinished_full_since(conn: sqlite3.Connection, current_run: int | None) -> str | None:
+    """When the chain of --full runs that did not complete began, if the last one didn't."""
+    since = None
+    for row in _rows(conn, "SELECT run_id, started_at, status, options FROM runs"
+                     " ORDER BY run_id DESC"):
+        if row["run_id"] == current_run or not _was_full(row["options"]):
+            continue
+        if row["status"] == "complete":
+            break
+        since = row["started_at"]
+    return since
+
+
+def _was_full(options: str | None) -> bool:
+    try:
+        return bool(json.loads(options or "{}").get("full"))
+    except (ValueError, AttributeError):
+        return False
+
+
+def _full_done_since(stored: sqlite3.Row | None, since: str | None) -> bool:
+    if since is None or stored is None or stored["status"] != "complete":
+        return False
+    return bool(stored["full_completed_at"]) and stored["full_completed_at"] >= since
 
 
 def _fresh(stored: sqlite3.Row | None, moment: dt.datetime, refresh_after_hours: float) -> bool:

@@ -138,10 +138,13 @@ def _complete_unit(conn: sqlite3.Connection, committee_id: str, cycle: int, now:
     # The watermark moves only here, when a whole pass has been committed.
     conn.execute(
         "UPDATE sync_state SET status = 'complete', cursor = NULL, last_error = NULL,"
+        " full_completed_at = CASE WHEN pass_min_load_date IS NULL THEN :now"
+        "   ELSE full_completed_at END,"
         " loaded_through = CASE WHEN loaded_through IS NULL OR loaded_through < pass_max_load_date"
         "   THEN pass_max_load_date ELSE loaded_through END,"
-        " completed_at = ?, updated_at = ? WHERE committee_id = ? AND cycle = ?",
-        (now, now, committee_id, cycle),
+        " completed_at = :now, updated_at = :now"
+        " WHERE committee_id = :committee_id AND cycle = :cycle",
+        {"now": now, "committee_id": committee_id, "cycle": cycle},
     )
     return superseded
 

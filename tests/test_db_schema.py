@@ -83,7 +83,7 @@ def test_schema_is_created_on_an_empty_file(db_path: Path) -> None:
     assert names == TABLES
     assert pragmas == {"journal_mode": "wal", "synchronous": 1, "foreign_keys": 1,
                        "busy_timeout": schema.BUSY_TIMEOUT_MS}
-    assert user_version(db_path) == schema.SCHEMA_VERSION == 2
+    assert user_version(db_path) == schema.SCHEMA_VERSION == 3
     indexes = {row[0] for row in
                query(db_path, "SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"donations_committee_date", "donations_contributor_name",
@@ -110,7 +110,7 @@ def test_a_version_1_file_is_migrated_and_keeps_its_data(db_path: Path) -> None:
     with contextlib.closing(schema.connect(db_path)) as conn:
         resolutions = conn.execute(
             "SELECT bioguide_id, cycle, resolved_at FROM resolutions").fetchall()
-    assert user_version(db_path) == 2
+    assert user_version(db_path) == schema.SCHEMA_VERSION
     # An existing mapping means the politician-cycle was resolved, at its earliest time.
     assert [tuple(r) for r in resolutions] == [("P000001", 2024, "2026-01-01T00:00:00Z")]
     assert query(db_path, "SELECT sub_id, contribution_receipt_amount FROM donations") == [
@@ -125,7 +125,7 @@ def test_migration_steps_are_idempotent(db_path: Path) -> None:
     with raw(db_path) as conn:
         conn.execute("PRAGMA user_version = 0")  # as if the migration had been interrupted
     schema.connect(db_path).close()
-    assert user_version(db_path) == 2
+    assert user_version(db_path) == schema.SCHEMA_VERSION
     assert query(db_path, "SELECT count(*) FROM resolutions") == [(1,)]
     assert query(db_path, "SELECT count(*) FROM donations") == [(1,)]
 
@@ -137,7 +137,7 @@ def test_a_file_from_a_newer_version_is_refused(db_path: Path) -> None:
     with pytest.raises(schema.SchemaTooNew) as caught:
         schema.connect(db_path)
     assert str(caught.value) == (
-        f"{db_path} has schema version 9, newer than this sync_donations supports (2); "
+        f"{db_path} has schema version 9, newer than this sync_donations supports (3); "
         "upgrade sync_donations"
     )
     assert isinstance(caught.value, schema.DatabaseError)
@@ -200,3 +200,17 @@ def test_a_connection_refuses_other_threads(db_path: Path) -> None:
         thread.start()
         thread.join(timeout=5)
     assert len(errors) == 1 and isinstance(errors[0], sqlite3.ProgrammingError)
+
+
+def test_v3_remembers_earlier_full_passes(db_path: Path) -> None:
+    schema.connect(db_path).close()
+    with raw(db_path) as conn:
+        conn.execute("INSERT INTO sync_state (committee_id, cycle, status, completed_at,"
+                     " pass_min_load_date) VALUES ('C1', 2024, 'complete', 'T1', NULL),"
+                     " ('C2', 2024, 'complete', 'T2', '2024-01-01')")
+        conn.execute("ALTER TABLE sync_state DROP COLUMN full_completed_at")
+        conn.execute("PRAGMA user_version = 2")
+    schema.connect(db_path).close()
+    assert user_version(db_path) == schema.SCHEMA_VERSION
+    assert query(db_path, "SELECT committee_id, full_completed_at FROM sync_state"
+                          " ORDER BY 1") == [("C1", "T1"), ("C2", None)]

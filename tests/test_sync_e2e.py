@@ -234,3 +234,20 @@ def test_a_signal_during_a_slow_lookup_exits_at_once(world, tmp_path: Path) -> N
     assert waited < 4.0
     assert '"status": "interrupted"' in out
     assert "Traceback" not in err
+
+
+def test_a_full_rescan_stopped_early_resumes_instead_of_restarting(cli: Cli, world, fake) -> None:
+    assert cli.run("--batch-size", "20").returncode == 0
+    minimum = fake.count(kind="schedule_a")
+    fake.reset_log()
+    code, _, stderr = cli.run_json("--full", "--batch-size", "20", "--max-requests", "15")
+    assert code == 75, stderr
+    code, _, stderr = cli.run_json("--full", "--batch-size", "20")
+    assert code == 0, stderr
+    # the second --full finished the first one: no unit was scanned twice
+    assert fake.count(kind="schedule_a") == minimum
+    fake.reset_log()
+    code, _, stderr = cli.run_json("--full", "--batch-size", "20")
+    assert code == 0, stderr
+    assert fake.count(kind="schedule_a") == minimum  # a new --full rescans everything
+    assert db_rows(cli.db) == expected_rows(world)
