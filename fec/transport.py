@@ -31,7 +31,7 @@ from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
-from fec.errors import flatten_message, one_line
+from fec.errors import Cancelled, flatten_message, one_line
 
 _HTML_TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 USER_AGENT = "sync-donations/0.1 (+python-requests)"
@@ -116,12 +116,12 @@ class FecRetry(Retry):
             delay = self.get_retry_after(response) or 0.0
         if delay <= 0:
             delay = self.get_backoff_time()
-        if delay <= 0:
-            return
-        # Waiting on the run's stop event keeps Ctrl-C responsive during a backoff.
+        # Waiting on the run's stop event keeps Ctrl-C responsive during a backoff, and a
+        # stop ends the request here rather than after one more attempt.
         if self.stop is not None:
-            self.stop.wait(delay)
-        else:
+            if self.stop.wait(max(delay, 0.0)):
+                raise Cancelled("stopped before a retry")
+        elif delay > 0:
             time.sleep(delay)
 
 

@@ -31,7 +31,7 @@ from fec.errors import (
     TransientError,
     format_epoch,
 )
-from fec.transport import FecRetry
+from fec.transport import FecRetry, make_retry
 
 KEY = "sEcReT-kEy-0123456789abcdefXYZ"
 BASE = "https://api.example.test/v1"
@@ -520,3 +520,11 @@ def test_stats_stay_plain_data() -> None:
 def test_every_error_is_a_fec_error() -> None:
     for cls in (AuthError, BadRequest, TransientError, QuotaExhausted, CircuitOpen, Cancelled):
         assert issubclass(cls, FecError)
+
+
+def test_a_stop_during_a_retry_backoff_ends_the_request_without_another_attempt() -> None:
+    stop = threading.Event()
+    retry = make_retry(3, 1.0, stop=stop)
+    stop.set()
+    with pytest.raises(Cancelled):
+        retry.sleep()
