@@ -53,24 +53,40 @@ def iter_pages(
     scan, or sends rows without a cursor: each would otherwise page forever or lose rows.
     """
     base = _base_params(committee_ids, cycle, per_page, min_load_date)
-    unit = f"{','.join(committee_ids)} {cycle}"
-    seen: set[str] = set()
-    sent = cursor
-    if sent is not None:
-        seen.add(_cursor_key(sent))
-    while True:
-        body = client.get_json(PATH, base + _cursor_params(sent), kind="schedule_a")
-        rows, last_indexes, count = _parse_page(body, unit)
+    return _Scan(client, base, f"{','.join(committee_ids)} {cycle}", per_page, cursor)
+
+
+class _Scan:
+    """The keyset scan as an explicit iterator rather than a generator: a suspended
+    generator's frame would keep its last page of rows alive while the unit waits in the
+    scheduler's queue, and memory would grow with the number of units under way."""
+
+    def __init__(self, client: FecClient, base: list[tuple[str, str]], unit: str,
+                 per_page: int, cursor: dict[str, Any] | None) -> None:
+        self.client, self.base, self.unit, self.per_page = client, base, unit, per_page
+        self.sent = cursor
+        self.seen: set[str] = {_cursor_key(cursor)} if cursor is not None else set()
+        self.finished = False
+
+    def __iter__(self) -> _Scan:
+        return self
+
+    def __next__(self) -> Page:
+        if self.finished:
+            raise StopIteration
+        body = self.client.get_json(PATH, self.base + _cursor_params(self.sent),
+                                    kind="schedule_a")
+        rows, last_indexes, count = _parse_page(body, self.unit)
         if rows and last_indexes is None:
-            raise PaginationError(f"{unit}: the API sent {len(rows)} rows without a cursor")
-        if last_indexes is None or len(rows) < _served_page_size(body, per_page, unit):
+            raise PaginationError(f"{self.unit}: the API sent {len(rows)} rows without a cursor")
+        if last_indexes is None or len(rows) < _served_page_size(body, self.per_page, self.unit):
             # Empty, or short: the server's LIMIT was not reached, so nothing follows.
-            logger.debug("%s: last page, %d rows", unit, len(rows))
-            yield Page(rows, None, True, count)
-            return
-        _remember(seen, last_indexes, sent, unit)
-        yield Page(rows, last_indexes, False, count)
-        sent = last_indexes
+            logger.debug("%s: last page, %d rows", self.unit, len(rows))
+            self.finished = True
+            return Page(rows, None, True, count)
+        _remember(self.seen, last_indexes, self.sent, self.unit)
+        self.sent = last_indexes
+        return Page(rows, last_indexes, False, count)
 
 
 def _served_page_size(body: dict[str, Any], asked: int, unit: str) -> int:

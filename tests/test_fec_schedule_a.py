@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -208,3 +210,33 @@ def test_a_server_that_caps_per_page_does_not_end_the_scan_early(
                                "last_contribution_receipt_date": "2024-05-01"}))
     pages = list(iter_pages(client, ["C00000001"], 2024, per_page=3))
     assert [(len(page.rows), page.done) for page in pages] == [(2, False), (2, False), (1, True)]
+
+
+class _Row(dict):  # type: ignore[type-arg]
+    """A result row that can be weakly referenced (plain dicts cannot)."""
+
+
+class _StubClient:
+    def __init__(self, bodies: list[dict[str, Any]]) -> None:
+        self.bodies = bodies
+
+    def get_json(self, path: str, params: Any, *, kind: str) -> dict[str, Any]:
+        return self.bodies.pop(0)
+
+
+def test_a_scan_waiting_for_its_next_page_holds_no_rows() -> None:
+    # Units wait in the scheduler's queue between pages: if the scan kept its last page
+    # alive meanwhile, memory would grow with the number of units under way.
+    first = _Row(sub_id="1")
+    bodies = [{"results": [first, _Row(sub_id="2")],
+               "pagination": {"per_page": 2, "last_indexes": DATED}},
+              {"results": [], "pagination": {"per_page": 2, "last_indexes": None}}]
+    scan = iter_pages(_StubClient(bodies), ["C00000001"], 2024, per_page=2)  # type: ignore[arg-type]
+    watch = weakref.ref(first)
+    del first, bodies
+    page = next(scan)
+    assert watch() is not None
+    del page
+    gc.collect()
+    assert watch() is None  # the scan is still alive, the rows are not
+    assert next(scan).done
