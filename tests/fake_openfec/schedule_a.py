@@ -104,6 +104,7 @@ FIELDS = [
 class Answer:
     body: dict[str, Any]
     rows: int
+    results_json: list[str] | None = None  # pre-encoded records, spliced in as "results"
 
 
 def validate_kwargs(kw: dict[str, Any]) -> None:
@@ -284,22 +285,19 @@ def search(world: World, params: dict[str, list[str]], sub_id: str | None = None
     # int() of a bad path id raises ValueError, a server error upstream too
     wanted = None if sub_id is None else int(sub_id)
     check_cap(kw["per_page"])
-    include, _ = split_exclusions(kw.get("committee_id", []))
-    rows = world.snapshot(sorted(include) if include else None)
-    if wanted is not None:
-        rows = [r for r in rows if r.sid == wanted]
     scan = _Scan(kw)
-    tests = _row_filters(kw) + [scan.shown]
-    rows = [r for r in rows if all(test(r) for test in tests)]
-    record_tests = _record_filters(kw)
-    if record_tests:
-        rows = [r for r in rows if all(test(world.record(r)) for test in record_tests)]
+    query = tuple(sorted((k, repr(v)) for k, v in kw.items() if k not in _PAGING_ARGS))
+    ordered: list[Row] = world.cached((query, wanted), lambda: _ordered(world, kw, scan, wanted))
     # The paginator counts its query when it is built; the NULL-only narrowing and the
     # cursor predicate are attached afterwards, so neither changes `count`.
-    count = len(rows)
+    count = len(ordered)
     per_page: int = kw["per_page"]
-    ordered = scan.order(rows)
-    page = [r for r in ordered if scan.in_null_phase(r) and scan.after_cursor(r)][:per_page]
+    page: list[Row] = []
+    for row in ordered:
+        if scan.in_null_phase(row) and scan.after_cursor(row):
+            page.append(row)
+            if len(page) == per_page:
+                break
     body = {
         "api_version": "1.0",
         "pagination": {
@@ -309,6 +307,26 @@ def search(world: World, params: dict[str, list[str]], sub_id: str | None = None
             "per_page": per_page,
             "last_indexes": scan.last_indexes(page),
         },
-        "results": [world.record(r) for r in page],
+        "results": [world.record(r) for r in page] if wanted is not None else [],
     }
-    return Answer(body, len(page))
+    encoded = [world.record_json(r) for r in page] if wanted is None else None
+    return Answer(body, len(page), encoded)
+
+
+# The cursor and the page size only cut the ordered result; everything else shapes it.
+_PAGING_ARGS = frozenset({"last_index", "last_contribution_receipt_date",
+                          "last_contribution_receipt_amount", "sort_null_only", "per_page",
+                          "page"})
+
+
+def _ordered(world: World, kw: dict[str, Any], scan: _Scan, wanted: int | None) -> list[Row]:
+    include, _ = split_exclusions(kw.get("committee_id", []))
+    rows = world.snapshot(sorted(include) if include else None)
+    if wanted is not None:
+        rows = [r for r in rows if r.sid == wanted]
+    tests = _row_filters(kw) + [scan.shown]
+    rows = [r for r in rows if all(test(r) for test in tests)]
+    record_tests = _record_filters(kw)
+    if record_tests:
+        rows = [r for r in rows if all(test(world.record(r)) for test in record_tests)]
+    return scan.order(rows)

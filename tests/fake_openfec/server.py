@@ -54,11 +54,23 @@ class Logged:
     fault: str | None = None
     api_key: str | None = None
     key_via: str | None = None  # "header", "query" or "basic"
+    rows: int = 0  # result rows in the answer
+    service_s: float = 0.0  # seconds from the request's arrival to its answer (API requests)
 
 
 def encode_success(body: Any) -> bytes:
     # ujson's defaults: compact, ASCII-only, forward slashes escaped, then a newline
     return (json.dumps(body, separators=(",", ":")).replace("/", "\\/") + "\n").encode()
+
+
+def encode_answer(answer: schedule_a.Answer) -> bytes:
+    """The page as encode_success would write it, with pre-encoded records spliced in."""
+    if answer.results_json is None:
+        return encode_success(answer.body)
+    head = encode_success(answer.body).rstrip(b"\n")
+    assert head.endswith(b'"results":[]}')
+    records = ",".join(answer.results_json).encode()
+    return head[: -len(b"]}")] + records + b"]}\n"
 
 
 def encode_error(body: dict[str, Any]) -> bytes:
@@ -239,11 +251,13 @@ class FakeOpenFec:
             self._send(h, 404, encode_error({"message": "Not found", "status": 404}), JSON)
 
     def _api(self, h: BaseHTTPRequestHandler, path: str, params: dict[str, list[str]]) -> None:
+        arrived = time.monotonic()
         kind = kind_of(path)
         key, via = api_key_of(h.headers, params)
 
-        def log(status: int, fault: str | None = None) -> None:
-            self._record(Logged(path, params, status, kind, fault, key, via))
+        def log(status: int, fault: str | None = None, rows: int = 0) -> None:
+            self._record(Logged(path, params, status, kind, fault, key, via, rows,
+                                time.monotonic() - arrived))
 
         refused = check_key(key, self.api_keys, self.disabled_keys)
         if refused:
@@ -272,7 +286,7 @@ class FakeOpenFec:
         status, body, rows = self._route(path, params)
         if rows and self.per_row_latency:
             time.sleep(self.per_row_latency * rows)
-        log(status, fault.mode if fault else None)
+        log(status, fault.mode if fault else None, rows)
         self._send(h, status, body, JSON, headers, truncate=fault is not None)
 
     def _fail(self, h: BaseHTTPRequestHandler, fault: Fault, headers: dict[str, str],
@@ -296,7 +310,7 @@ class FakeOpenFec:
                 if sub_id == "efile":
                     raise ApiError("The e-filing view is not simulated", 404)
                 answer = schedule_a.search(self.world, params, sub_id)
-                return 200, encode_success(answer.body), answer.rows
+                return 200, encode_answer(answer), answer.rows
             if _COMMITTEES.fullmatch(path):
                 return 200, encode_success(committees.committee_list(self.world, params)), 0
             match = _CANDIDATE_COMMITTEES.fullmatch(path)

@@ -7,8 +7,10 @@ principal and authorized committees must end up holding.
 
 from __future__ import annotations
 
+import json
 import random
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -35,6 +37,10 @@ class World:
         self.committees = committees
         self.specials = specials
         self._lock = threading.Lock()
+        self.version = 0  # bumped by every change, so cached query answers go stale
+        self._orders: dict[Any, Any] = {}
+        self._encoded: OrderedDict[int, tuple[Row, str]] = OrderedDict()
+        self._cache_lock = threading.Lock()
         self._rng = random.Random(seed * 7919 + 17)
         self._used: set[str] = set()
         self._late: set[str] = set()
@@ -65,6 +71,35 @@ class World:
 
     def record(self, row: Row) -> dict[str, Any]:
         return materialize(row, self.committees[row.committee_id])
+
+    # The fake must cost far less per request than the latency it simulates, or a benchmark
+    # measures the fake: keep filtered+sorted row lists and encoded records around.
+    def cached(self, key: Any, compute: Any) -> Any:
+        """compute() for this query key, reused until the world changes."""
+        full_key = (self.version, key)
+        with self._cache_lock:
+            if full_key in self._orders:
+                return self._orders[full_key]
+        value = compute()
+        with self._cache_lock:
+            if len(self._orders) > 4096:
+                self._orders.clear()
+            self._orders[full_key] = value
+        return value
+
+    def record_json(self, row: Row) -> str:
+        """The record as the API serializes it (compact, slashes escaped), memoized."""
+        with self._cache_lock:
+            hit = self._encoded.get(id(row))
+            if hit is not None and hit[0] is row:
+                self._encoded.move_to_end(id(row))
+                return hit[1]
+        text = json.dumps(self.record(row), separators=(",", ":")).replace("/", "\\/")
+        with self._cache_lock:
+            self._encoded[id(row)] = (row, text)
+            if len(self._encoded) > 200_000:
+                self._encoded.popitem(last=False)
+        return text
 
     def committees_of_candidate(self, candidate_id: str) -> list[Committee]:
         return list(self._by_candidate.get(candidate_id, []))
@@ -137,6 +172,7 @@ class World:
                                latest_receipt=old)
                 self._by_committee[cid][row.sub_id] = row
                 self._late.add(row.sub_id)
+                self.version += 1
                 added.append(row.sub_id)
         return added
 
@@ -152,6 +188,7 @@ class World:
                 if row.sub_id in self._by_committee[row.committee_id]:
                     self._by_committee[row.committee_id][row.sub_id] = new
                     changed.append(row.sub_id)
+                    self.version += 1
         return changed
 
     def amend_away(self, n: int) -> list[str]:
@@ -161,6 +198,7 @@ class World:
             with self._lock:
                 if self._by_committee[row.committee_id].pop(row.sub_id, None) is not None:
                     removed.append(row.sub_id)
+                    self.version += 1
         return removed
 
 

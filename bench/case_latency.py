@@ -1,0 +1,120 @@
+"""Case 1, latency hiding: wall time of a full sync against the ideal schedule.
+
+The fake waits LATENCY per request plus PER_ROW per row it returns. The ideal schedule
+is computed from the fake's request log of the same run: the look-ups one after another,
+then max(the longest unit's chain of Schedule A requests, all Schedule A requests / C).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+try:
+    from bench import common
+except ImportError:  # run as a script: python bench/case_latency.py
+    import common  # type: ignore[no-redef]
+
+from tests.fake_openfec import FakeOpenFec, generate_world
+
+LATENCY = 0.05
+PER_ROW = 0.0002
+CONCURRENCY = (1, 4, 8, 16)
+TARGET_AT = 8
+TARGET = 1.15
+# A heavy-tailed set: 229 units, the longest (6,000 rows, 61 pages) about as long as
+# all pages / 8, so at 8 threads the longest chain and the total both bind.
+WORLD = {"seed": 2, "politicians": 200, "cycles": (2026,), "rows_scale": 1.0}
+
+
+@dataclass
+class Row:
+    concurrency: int
+    wall_s: float
+    cli_elapsed_s: float
+    ideal: common.Schedule
+    served: common.Schedule  # the same schedule from the fake's measured service times
+    cpu_s: float
+    requests: int
+
+    @property
+    def ratio(self) -> float:
+        return self.wall_s / self.ideal.ideal_s
+
+
+def run(concurrency: tuple[int, ...] = CONCURRENCY) -> dict[str, Any]:
+    world = generate_world(WORLD["seed"], politicians=WORLD["politicians"],
+                           cycles=WORLD["cycles"], rows_scale=WORLD["rows_scale"])
+    sizes = common.unit_sizes(world, WORLD["cycles"])
+    floor = common.startup_floor()
+    common.say(f"latency: {len(sizes)} units, {sum(sizes.values())} rows; start-up {floor:.2f}s")
+    rows: list[Row] = []
+    command = ""
+    with FakeOpenFec(world, api_keys=(common.KEY,), latency=LATENCY,
+                     per_row_latency=PER_ROW) as fake, tempfile.TemporaryDirectory() as tmp:
+        for c in concurrency:
+            db = Path(tmp) / f"latency-{c}.db"
+            fake.reset_log()
+            result = common.run_cli(fake, db, "--cycle", "2026", "--batch-size", "100",
+                                    "--concurrency", str(c), "--quiet", "--json")
+            result.check(f"sync at concurrency {c}")
+            inserted = result.report["rows"]["inserted"]
+            if inserted != sum(sizes.values()):
+                raise RuntimeError(f"concurrency {c}: {inserted} rows, want {sum(sizes.values())}")
+            log = fake.log
+            row = Row(c, result.wall_s, result.report["elapsed_s"],
+                      common.ideal_schedule(log, c, latency=LATENCY, per_row=PER_ROW),
+                      common.ideal_schedule(log, c), result.cpu_s,
+                      result.report["requests"]["total"])
+            rows.append(row)
+            command = common.command_text(result, fake)
+            common.say(f"  c={c}: wall {row.wall_s:.2f}s ideal {row.ideal.ideal_s:.2f}s "
+                       f"ratio {row.ratio:.2f} (cpu {row.cpu_s:.1f}s)")
+    return {"rows": rows, "floor": floor, "units": len(sizes), "total_rows": sum(sizes.values()),
+            "longest_rows": max(sizes.values()), "command": command}
+
+
+def markdown(result: dict[str, Any]) -> str:
+    rows: list[Row] = result["rows"]
+    out = [
+        "## 1. Latency hiding",
+        "",
+        f"Fake API: {LATENCY * 1000:.0f} ms per request + {PER_ROW * 1000:.1f} ms per row "
+        f"returned. World: `generate_world(seed={WORLD['seed']}, "
+        f"politicians={WORLD['politicians']}, cycles={WORLD['cycles']}, "
+        f"rows_scale={WORLD['rows_scale']})`: {result['units']} units (committee, cycle), "
+        f"{result['total_rows']:,} rows, the largest unit {result['longest_rows']:,} rows.",
+        "",
+        f"Command: `{result['command']}` with C = {', '.join(str(r.concurrency) for r in rows)}"
+        " (each on a fresh database).",
+        "",
+        "Ideal = look-ups in sequence + max(longest unit's chain, total Schedule A latency / C),"
+        " every request costed at the fake's fixed latency + per-row cost for the rows it "
+        "returned, from the fake's log of the same run.",
+        "",
+        common.table(
+            ["C", "wall (s)", "ideal (s)", "ratio", "look-ups (s)", "longest unit (s)",
+             "total / C (s)", "CLI elapsed_s", "ideal from fake's service time (s)",
+             "ratio to that", "CLI CPU (s)", "requests"],
+            [(r.concurrency, f"{r.wall_s:.2f}", f"{r.ideal.ideal_s:.2f}", f"**{r.ratio:.2f}x**",
+              f"{r.ideal.lookups_s:.2f}", f"{r.ideal.longest_unit_s:.2f}",
+              f"{r.ideal.total_schedule_a_s / r.concurrency:.2f}", f"{r.cli_elapsed_s:.2f}",
+              f"{r.served.ideal_s:.2f}", f"{r.wall_s / r.served.ideal_s:.2f}x",
+              f"{r.cpu_s:.1f}", r.requests) for r in rows],
+        ),
+        "",
+        f"Process start-up floor (`python sync_donations.py --help`, median of 5): "
+        f"{result['floor']:.2f} s; it is part of every wall time above.",
+    ]
+    at = [r for r in rows if r.concurrency == TARGET_AT]
+    if at:
+        met = "met" if at[0].ratio <= TARGET else "missed"
+        out += ["", f"Target: within {TARGET}x of ideal at C = {TARGET_AT}: "
+                    f"**{at[0].ratio:.2f}x, {met}**."]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(markdown(run()))

@@ -1,0 +1,217 @@
+"""Shared pieces of the benchmark: the machine, running the real CLI, the ideal schedule.
+
+Every case runs the product as users do (a `sync_donations.py` subprocess) against the
+loopback fake API from tests/fake_openfec, or drives db.writer directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import platform
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+KEY = "bench-key-0123456789"
+SCRIPT = ROOT / "sync_donations.py"
+_CLEARED_ENV = ("OPENFEC_API_KEY", "DONATIONS_DB", "OPENFEC_API_URL", "LEGISLATORS_URL",
+                "OPENFEC_RATE_LIMIT")
+
+
+# --- the machine ---------------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine() -> dict[str, str]:
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 0
+    return {
+        "CPU": cpu_model(),
+        "cores": f"{os.cpu_count()} ({usable} usable by this process)",
+        "Python": f"{platform.python_version()} ({platform.python_implementation()})",
+        "SQLite": sqlite3.sqlite_version,
+        "OS": f"{platform.system()} {platform.release()}",
+    }
+
+
+# --- running the CLI -----------------------------------------------------------------------
+
+
+@dataclass
+class CliRun:
+    args: list[str]
+    returncode: int
+    wall_s: float
+    cpu_s: float  # user + system of the CLI process
+    maxrss_mb: float  # peak resident set size of the CLI process
+    stdout: str
+    stderr: str
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def check(self, what: str) -> None:
+        if self.returncode != 0:
+            raise RuntimeError(f"{what}: exit {self.returncode}\n{self.stderr[-2000:]}")
+
+
+def cli_args(fake: Any, db: Path, *extra: str) -> list[str]:
+    return ["--db", str(db), "--api-url", fake.url, "--api-key", KEY,
+            "--legislators", fake.legislators_url, *extra]
+
+
+def run_process(cmd: Sequence[str], timeout: float = 1800.0) -> CliRun:
+    """Run `cmd`; wall time from spawn to exit, and this child's own rusage (os.wait4)."""
+    env = {k: v for k, v in os.environ.items() if k not in _CLEARED_ENV}
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        launcher = [sys.executable, str(ROOT / "bench" / "maxrss.py")]
+        proc = subprocess.Popen([*launcher, *cmd], stdout=out, stderr=err, env=env, cwd=ROOT)
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    # CPU: the launcher's children (the command); peak RSS: the command's own, which the
+    # launcher reports last on stderr (in KiB on Linux).
+    stderr, _, last = stderr.rstrip("\n").rpartition("\n")
+    if not last.startswith("maxrss_kb "):
+        stderr, last = f"{stderr}\n{last}", "maxrss_kb 0"
+    return CliRun(list(cmd), proc.returncode, wall, usage.ru_utime + usage.ru_stime,
+                  int(last.split()[1]) / 1024, stdout, stderr)
+
+
+def run_cli(fake: Any, db: Path, *extra: str, timeout: float = 1800.0) -> CliRun:
+    run = run_process([sys.executable, str(SCRIPT), *cli_args(fake, db, *extra)], timeout)
+    if run.stdout.strip():
+        with contextlib.suppress(ValueError):  # no JSON: check() reports the exit code
+            run.report = json.loads(run.stdout.strip().splitlines()[-1])
+    return run
+
+
+def startup_floor(repeat: int = 5) -> float:
+    """Median wall of `sync_donations.py --help`: interpreter, imports, click."""
+    walls = []
+    for _ in range(repeat):
+        run = run_process([sys.executable, str(SCRIPT), "--help"], timeout=60)
+        run.check("--help")
+        walls.append(run.wall_s)
+    return statistics.median(walls)
+
+
+def command_text(run: CliRun, fake: Any) -> str:
+    """The command as run, with the loopback URLs and the database made generic."""
+    parts = ["python" if a == sys.executable else a for a in run.args]
+    parts[1] = "sync_donations.py"
+    text = " ".join(parts)
+    return (text.replace(fake.url, "<fake.url>").replace(fake.legislators_url, "<legislators>")
+            .replace(KEY, "<key>"))
+
+
+# --- the fake's log: units, request latencies, the ideal schedule -------------------------
+
+
+def unit_of(entry: Any) -> tuple[tuple[str, ...], str]:
+    return (tuple(sorted(entry.params.get("committee_id", []))),
+            ",".join(entry.params.get("two_year_transaction_period", [])))
+
+
+@dataclass
+class Schedule:
+    lookups_s: float  # the look-up requests, one after another
+    longest_unit_s: float  # the longest unit's chain of Schedule A requests
+    total_schedule_a_s: float  # every Schedule A request, end to end
+    concurrency: int
+    requests: int
+
+    @property
+    def schedule_a_s(self) -> float:
+        return max(self.longest_unit_s, self.total_schedule_a_s / self.concurrency)
+
+    @property
+    def ideal_s(self) -> float:
+        return self.lookups_s + self.schedule_a_s
+
+
+def ideal_schedule(log: Iterable[Any], concurrency: int, *, latency: float | None = None,
+                   per_row: float = 0.0) -> Schedule:
+    """The best any scheduler could do with these requests on `concurrency` connections.
+
+    With `latency` given, a request costs latency + per_row x rows it returned (what the
+    fake was told to wait); without, it costs the service time the fake measured.
+    """
+    def cost(entry: Any) -> float:
+        if latency is None:
+            return float(entry.service_s)
+        return latency + (per_row * entry.rows if entry.rows else 0.0)
+
+    lookups = 0.0
+    chains: dict[tuple[tuple[str, ...], str], float] = defaultdict(float)
+    requests = 0
+    for entry in log:
+        if entry.kind == "lookup":
+            lookups += cost(entry)
+        elif entry.kind == "schedule_a":
+            chains[unit_of(entry)] += cost(entry)
+            requests += 1
+    return Schedule(lookups, max(chains.values(), default=0.0), sum(chains.values()),
+                    concurrency, requests)
+
+
+def keyset_minimum(unit_rows: Iterable[int], per_page: int) -> int:
+    """Requests a keyset scan needs: ceil(rows / per_page), plus one empty page after a full
+    last page (an empty unit needs that one request too)."""
+    return sum(math.ceil(n / per_page) + (1 if n % per_page == 0 else 0) for n in unit_rows)
+
+
+def unit_sizes(world: Any, cycles: Sequence[int]) -> dict[tuple[str, int], int]:
+    sizes = dict.fromkeys(world.campaign_units(cycles), 0)
+    for row in world.snapshot([cid for cid, _ in sizes]):
+        if (row.committee_id, row.cycle) in sizes:
+            sizes[(row.committee_id, row.cycle)] += 1
+    return sizes
+
+
+# --- output --------------------------------------------------------------------------------
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |",
+             "|" + "|".join("---" if i == 0 else "---:" for i in range(len(headers))) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def say(*parts: Any) -> None:
+    print(*parts, file=sys.stderr, flush=True)

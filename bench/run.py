@@ -1,0 +1,68 @@
+"""`make bench`: measure the performance budget of design §7 and write bench/RESULTS.md.
+
+Every case runs against the loopback fake API (tests/fake_openfec) or drives the writer
+thread directly, and reports its figure next to a reference measured in the same run,
+with the ratio. Nothing here asserts a time: the numbers are for people to read.
+
+    python bench/run.py            # all four cases (about 10 minutes on 2 cores)
+    python bench/run.py --quick    # without the 1M-row memory case
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+for path in (ROOT, ROOT / "bench"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+import case_latency  # noqa: E402 - after the path set-up, so it runs as a plain script
+import case_memory  # noqa: E402
+import case_requests  # noqa: E402
+import case_writer  # noqa: E402
+import common  # noqa: E402
+
+RESULTS = ROOT / "bench" / "RESULTS.md"
+
+
+def machine_section(command: str, started: str, took: float) -> str:
+    rows = [(name, value) for name, value in common.machine().items()]
+    return "\n".join([
+        "# Benchmark results",
+        "",
+        f"Written by `{command}` on {started} UTC (the whole run took {took / 60:.1f} min). "
+        "Every ratio compares two figures measured in this same run. The machine is shared "
+        "and noisy: re-runs agree within roughly 10%, not to the digit.",
+        "",
+        common.table(["machine", ""], rows),
+    ])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="skip the 1M-row memory case")
+    args = parser.parse_args()
+    command = "python bench/run.py" + (" --quick" if args.quick else "")
+    started_wall = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    started = time.perf_counter()
+    sections = [
+        case_latency.markdown(case_latency.run()),
+        case_requests.markdown(case_requests.run()),
+        case_writer.markdown(case_writer.run()),
+        case_memory.markdown(case_memory.run(
+            ("10k", "100k") if args.quick else tuple(case_memory.SIZES)
+        )),
+    ]
+    took = time.perf_counter() - started
+    text = "\n\n".join([machine_section(command, started_wall, took), *sections]) + "\n"
+    RESULTS.write_text(text)
+    common.say(f"wrote {RESULTS.relative_to(ROOT)} in {took:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
