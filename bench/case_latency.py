@@ -38,6 +38,7 @@ class Row:
     served: common.Schedule  # the same schedule from the fake's measured service times
     cpu_s: float
     requests: int
+    sizes_known: bool = False  # a --full re-run: unit sizes known from the last pass
 
     @property
     def ratio(self) -> float:
@@ -70,10 +71,31 @@ def run(concurrency: tuple[int, ...] = CONCURRENCY) -> dict[str, Any]:
                       result.report["requests"]["total"])
             rows.append(row)
             command = common.command_text(result, fake)
+            if c == TARGET_AT:
+                rows.append(_rerun_with_sizes_known(fake, db, c, sum(sizes.values())))
             common.say(f"  c={c}: wall {row.wall_s:.2f}s ideal {row.ideal.ideal_s:.2f}s "
                        f"ratio {row.ratio:.2f} (cpu {row.cpu_s:.1f}s)")
     return {"rows": rows, "floor": floor, "units": len(sizes), "total_rows": sum(sizes.values()),
             "longest_rows": max(sizes.values()), "command": command}
+
+
+def _rerun_with_sizes_known(fake: Any, db: Path, c: int, total_rows: int) -> Row:
+    """`--full` on the database of the run just made: every unit's size is now known from
+    its last pass, so the scheduler can start the longest chains first."""
+    fake.reset_log()
+    result = common.run_cli(fake, db, "--cycle", "2026", "--batch-size", "100",
+                            "--concurrency", str(c), "--full", "--quiet", "--json")
+    result.check(f"--full re-run at concurrency {c}")
+    if result.report["rows"]["unchanged"] != total_rows:
+        raise RuntimeError(f"--full re-run: {result.report['rows']} rows, want {total_rows}")
+    log = fake.log
+    row = Row(c, result.wall_s, result.report["elapsed_s"],
+              common.ideal_schedule(log, c, latency=LATENCY, per_row=PER_ROW),
+              common.ideal_schedule(log, c), result.cpu_s,
+              result.report["requests"]["total"], sizes_known=True)
+    common.say(f"  c={c} --full, sizes known: wall {row.wall_s:.2f}s "
+               f"ideal {row.ideal.ideal_s:.2f}s ratio {row.ratio:.2f}")
+    return row
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -98,7 +120,8 @@ def markdown(result: dict[str, Any]) -> str:
             ["C", "wall (s)", "ideal (s)", "ratio", "look-ups (s)", "longest unit (s)",
              "total / C (s)", "CLI elapsed_s", "ideal from fake's service time (s)",
              "ratio to that", "CLI CPU (s)", "requests"],
-            [(r.concurrency, f"{r.wall_s:.2f}", f"{r.ideal.ideal_s:.2f}", f"**{r.ratio:.2f}x**",
+            [(f"{r.concurrency}" + (" (--full re-run, sizes known)" if r.sizes_known else ""),
+              f"{r.wall_s:.2f}", f"{r.ideal.ideal_s:.2f}", f"**{r.ratio:.2f}x**",
               f"{r.ideal.lookups_s:.2f}", f"{r.ideal.longest_unit_s:.2f}",
               f"{r.ideal.total_schedule_a_s / r.concurrency:.2f}", f"{r.cli_elapsed_s:.2f}",
               f"{r.served.ideal_s:.2f}", f"{r.wall_s / r.served.ideal_s:.2f}x",
@@ -108,11 +131,15 @@ def markdown(result: dict[str, Any]) -> str:
         f"Process start-up floor (`python sync_donations.py --help`, median of 5): "
         f"{result['floor']:.2f} s; it is part of every wall time above.",
     ]
-    at = [r for r in rows if r.concurrency == TARGET_AT]
+    at = [r for r in rows if r.concurrency == TARGET_AT and not r.sizes_known]
     if at:
         met = "met" if at[0].ratio <= TARGET else "missed"
         out += ["", f"Target: within {TARGET}x of ideal at C = {TARGET_AT}: "
-                    f"**{at[0].ratio:.2f}x, {met}**."]
+                    f"**{at[0].ratio:.2f}x on a first sync, {met}**."]
+    known = [r for r in rows if r.sizes_known]
+    if known:
+        out += [f"With unit sizes known from an earlier pass (`--full` re-run at C = "
+                f"{TARGET_AT}): **{known[0].ratio:.2f}x**."]
     return "\n".join(out)
 
 

@@ -134,6 +134,8 @@ def command_text(run: CliRun, fake: Any) -> str:
     """The command as run, with the loopback URLs and the database made generic."""
     parts = ["python" if a == sys.executable else a for a in run.args]
     parts[1] = "sync_donations.py"
+    if "--db" in parts:
+        parts[parts.index("--db") + 1] = "<db>"
     text = " ".join(parts)
     return (text.replace(fake.url, "<fake.url>").replace(fake.legislators_url, "<legislators>")
             .replace(KEY, "<key>"))

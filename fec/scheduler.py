@@ -137,6 +137,8 @@ class UnitScheduler:
             page = future.result()
             if page is not None and not page.done:
                 self._push(unit, self._pages_left(unit, page))
+            elif page is not None:
+                unit.pages = None  # a finished scan's cursor history is no longer needed
             return
         unit.pages = None  # a generator that raised is finished; a retry starts a new one
         if isinstance(exc, Cancelled):
