@@ -47,9 +47,8 @@ class Decision:
     action: Literal["go", "wait", "stop"]
     delay: float = 0.0
     resume_after: float | None = None
+    seq: int = 0  # for "go": the grant's number, to match its response's headers to it
 
-
-GO = Decision("go")
 
 
 def default_hourly_limit(api_key: str) -> int:
@@ -83,6 +82,7 @@ class RateBudget:
         self._sent: deque[float] = deque()  # clock times of requests inside the window
         self._made = 0
         self._server_left: int | None = None  # requests the server still grants, once known
+        self._observed_seq = 0  # the newest grant whose response headers were taken in
         self._pause_until = float("-inf")
         self._paused_total = 0.0
         self._streak = 0  # consecutive backoffs, for the exponent
@@ -127,16 +127,26 @@ class RateBudget:
             if blocked is not None:
                 return blocked
             self._grant(now)
-            return GO
+            return Decision("go", seq=self._made)
 
-    def observe(self, limit: int | None, remaining: int | None) -> None:
-        """Take in the X-RateLimit-Limit / X-RateLimit-Remaining headers of any response."""
+    def observe(self, limit: int | None, remaining: int | None, seq: int | None = None) -> None:
+        """Take in the X-RateLimit-Limit / X-RateLimit-Remaining headers of a response.
+
+        With `seq` (the grant the response answers), a header older than one already taken
+        in is ignored, and requests granted after it are taken as spent: otherwise a slow
+        response arriving late would hand out requests the server has already counted."""
         with self._lock:
             if limit is not None and limit > 0:
                 self._limit = limit
             if remaining is None:
                 return
-            self._server_left = max(remaining, 0)
+            later = 0
+            if seq is not None:
+                if seq < self._observed_seq:
+                    return
+                self._observed_seq = seq
+                later = self._made - seq
+            self._server_left = max(remaining - later, 0)
             if self._server_left == 0 and self._stopped is None:
                 self._backoff(self._clock(), "the server reports no requests left")
                 self._server_left = 1  # one probe once the (possibly earlier) pause is over

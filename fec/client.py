@@ -304,7 +304,7 @@ class FecClient:
         limit = int_header(response, "X-RateLimit-Limit")
         remaining = int_header(response, "X-RateLimit-Remaining")
         if limit is not None or remaining is not None:
-            self.budget.observe(limit, remaining)
+            self.budget.observe(limit, remaining, getattr(self._local, "seq", None))
 
     # --- budget, retries and the circuit breaker ------------------------------------------------
 
@@ -315,6 +315,7 @@ class FecClient:
                 raise Cancelled()
             decision = self.budget.acquire()
             if decision.action == "go":
+                self._local.seq = decision.seq
                 return
             if decision.action == "stop":
                 resume_after = decision.resume_after

@@ -51,7 +51,7 @@ def test_goes_until_the_window_is_full_then_waits_for_the_oldest_request() -> No
     clock.advance(10)
     assert budget.acquire() == Decision("wait", 90.0)
     clock.advance(90)
-    assert budget.acquire() == Decision("go")
+    assert budget.acquire() == Decision("go", seq=4)
     assert budget.requests_made == 4
 
 
@@ -251,3 +251,16 @@ def test_a_backoff_stop_trusts_the_servers_last_retry_after_over_our_window() ->
     assert stop.action == "stop"
     assert stop.resume_after is not None
     assert stop.resume_after - clock.wall() == pytest.approx(10.0)
+
+
+def test_a_late_header_does_not_hand_out_requests_already_spent() -> None:
+    # Two requests go out with 2 left; the first one's answer ("1 left") arrives after the
+    # second was sent: nothing is left, and an older header must not reopen the budget.
+    budget, _ = make_budget(1000, window=3600.0, max_wait=300.0)
+    first = budget.acquire()
+    budget.observe(1000, 2, first.seq)
+    a, _ = budget.acquire(), budget.acquire()
+    budget.observe(1000, 1, a.seq)  # b was sent after a: that last one is b's
+    assert budget.acquire().action == "wait"  # spent: pause, then probe
+    budget.observe(1000, 5, first.seq)  # stale: ignored
+    assert budget.acquire().action == "wait"
