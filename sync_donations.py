@@ -650,7 +650,7 @@ DEMO_KEY_WARNING = (
               show_default=True, callback=check_api_url,
               help="API root including /v1 (a mirror or a local fake).")
 @click.option("--legislators", default=DEFAULT_LEGISLATORS, envvar="LEGISLATORS_URL",
-              show_envvar=True, metavar="URL|PATH",
+              show_envvar=True, show_default=True, metavar="URL|PATH",
               help="congress-legislators JSON (URL or file); loaded when the database has no "
                    "politicians, or reloaded when given.")
 @click.option("--cycle", "cycles", multiple=True, type=CycleType(),
@@ -661,7 +661,9 @@ DEMO_KEY_WARNING = (
               help="Rows per request (per_page).")
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 32),
               help="Fetch threads.")
-@click.option("--full", is_flag=True, help="Rescan every unit, ignoring the incremental watermark.")
+@click.option("--full", is_flag=True,
+              help="Rescan every unit, ignoring the incremental watermark (a --full run "
+                   "that stopped early is resumed by the next --full).")
 @click.option("--refresh-after", default=12.0, show_default=True,
               type=FiniteFloat(min=0, max=24 * 365 * 100),
               metavar="HOURS", help="Skip units whose last pass completed less than this ago.")
