@@ -70,7 +70,8 @@ def run(concurrency: tuple[int, ...] = CONCURRENCY) -> dict[str, Any]:
                       common.ideal_schedule(log, c), result.cpu_s,
                       result.report["requests"]["total"])
             rows.append(row)
-            command = common.command_text(result, fake)
+            command = common.command_text(result, fake).replace(f"--concurrency {c} ",
+                                                                 "--concurrency C ")
             if c == TARGET_AT:
                 rows.append(_rerun_with_sizes_known(fake, db, c, sum(sizes.values())))
             common.say(f"  c={c}: wall {row.wall_s:.2f}s ideal {row.ideal.ideal_s:.2f}s "
@@ -109,7 +110,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"rows_scale={WORLD['rows_scale']})`: {result['units']} units (committee, cycle), "
         f"{result['total_rows']:,} rows, the largest unit {result['longest_rows']:,} rows.",
         "",
-        f"Command: `{result['command']}` with C = {', '.join(str(r.concurrency) for r in rows)}"
+        f"Command: `{result['command']}` with C = "
+        f"{', '.join(str(r.concurrency) for r in rows if not r.sizes_known)}"
         " (each on a fresh database).",
         "",
         "Ideal = look-ups in sequence + max(longest unit's chain, total Schedule A latency / C),"

@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,8 +85,11 @@ def cli_args(fake: Any, db: Path, *extra: str) -> list[str]:
             "--legislators", fake.legislators_url, *extra]
 
 
-def run_process(cmd: Sequence[str], timeout: float = 1800.0) -> CliRun:
-    """Run `cmd`; wall time from spawn to exit, and this child's own rusage (os.wait4)."""
+def run_process(cmd: Sequence[str], timeout: float = 1800.0,
+                on_start: Callable[[int], None] | None = None) -> CliRun:
+    """Run `cmd`; wall time from spawn to exit, and this child's own rusage (os.wait4).
+
+    `on_start` gets the launcher's pid (the command is its only child) once it runs."""
     env = {k: v for k, v in os.environ.items() if k not in _CLEARED_ENV}
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
@@ -94,6 +97,8 @@ def run_process(cmd: Sequence[str], timeout: float = 1800.0) -> CliRun:
         proc = subprocess.Popen([*launcher, *cmd], stdout=out, stderr=err, env=env, cwd=ROOT)
         timer = threading.Timer(timeout, proc.kill)
         timer.start()
+        if on_start is not None:
+            on_start(proc.pid)
         try:
             _, status, usage = os.wait4(proc.pid, 0)
         finally:
@@ -112,8 +117,10 @@ def run_process(cmd: Sequence[str], timeout: float = 1800.0) -> CliRun:
                   int(last.split()[1]) / 1024, stdout, stderr)
 
 
-def run_cli(fake: Any, db: Path, *extra: str, timeout: float = 1800.0) -> CliRun:
-    run = run_process([sys.executable, str(SCRIPT), *cli_args(fake, db, *extra)], timeout)
+def run_cli(fake: Any, db: Path, *extra: str, timeout: float = 1800.0,
+            on_start: Callable[[int], None] | None = None) -> CliRun:
+    run = run_process([sys.executable, str(SCRIPT), *cli_args(fake, db, *extra)], timeout,
+                      on_start)
     if run.stdout.strip():
         with contextlib.suppress(ValueError):  # no JSON: check() reports the exit code
             run.report = json.loads(run.stdout.strip().splitlines()[-1])

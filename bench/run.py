@@ -11,6 +11,7 @@ with the ratio. Nothing here asserts a time: the numbers are for people to read.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,8 +30,22 @@ import common  # noqa: E402
 RESULTS = ROOT / "bench" / "RESULTS.md"
 
 
+def code_version() -> str:
+    """The commit measured, and any product file that differed from it."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    changed = git("status", "--porcelain", "--", "sync_donations.py", "fec", "db").splitlines()
+    if not changed:
+        return f"commit {commit}"
+    return f"commit {commit} with local changes to {', '.join(c[3:] for c in changed)}"
+
+
 def machine_section(command: str, started: str, took: float) -> str:
     rows = [(name, value) for name, value in common.machine().items()]
+    rows.append(("code", code_version()))
     return "\n".join([
         "# Benchmark results",
         "",
