@@ -15,6 +15,7 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -72,10 +73,12 @@ class UnitScheduler:
         self.client, self.per_page, self.concurrency = client, per_page, concurrency
         self.stop, self.on_page, self.on_failed = stop, on_page, on_failed
         self.transient_retries, self.stop_grace = transient_retries, stop_grace
-        self._ready: list[tuple[float, int, int, Unit]] = []
+        self._known: list[tuple[int, int, Unit]] = []  # heap: most pages left first
+        self._known_left = 0  # pages left over the units in that heap
+        self._unknown: deque[Unit] = deque()  # units whose size no page has told yet
+        self._sizes: dict[tuple[str, int], int] = {}  # pages per unit, once known
         self._order = itertools.count()
         self._fatal: BaseException | None = None
-        self._largest_known = 0
 
     def run(self, units: Sequence[Unit]) -> None:
         for unit in units:
@@ -89,24 +92,46 @@ class UnitScheduler:
             raise self._fatal
 
     def _push(self, unit: Unit, pages_left: int | None) -> None:
-        # Unknown sizes rank with the largest known chain; on a tie the known chain goes
-        # first (flag 0), so a discovered long chain is never starved by first pages.
-        known = pages_left is not None
-        rank = pages_left if pages_left is not None else self._largest_known
-        heapq.heappush(self._ready, (-rank, 0 if known else 1, next(self._order), unit))
+        if pages_left is None:
+            self._unknown.append(unit)
+            return
+        if unit.expected_pages is not None:
+            self._sizes.setdefault(unit.key, unit.expected_pages)
+        self._known_left += pages_left
+        heapq.heappush(self._known, (-pages_left, next(self._order), unit))
+
+    def _pop(self) -> Unit:
+        """The next unit to fetch a page of, chosen when a worker is free.
+
+        A known chain goes first when it is at least one worker's fair share of the work
+        left (known pages, plus unknown units at the mean known size): it would otherwise
+        end the run. Below that, unknown units' first pages go first, since one of them may
+        hide the longest chain; with none left, the longest known chain."""
+        if self._known:
+            top = -self._known[0][0]
+            mean = sum(self._sizes.values()) / len(self._sizes) if self._sizes else 1.0
+            share = (self._known_left + len(self._unknown) * mean) / self.concurrency
+            if not self._unknown or top >= share:
+                self._known_left -= top
+                return heapq.heappop(self._known)[2]
+        return self._unknown.popleft()
+
+    def _has_ready(self) -> bool:
+        return bool(self._known or self._unknown)
 
     def _loop(self, pool: ThreadPoolExecutor) -> None:
         in_flight: dict[Future[Page | None], Unit] = {}
         deadline: float | None = None
-        while self._ready or in_flight:
+        while self._has_ready() or in_flight:
             if self.stop.is_set():
-                self._ready.clear()
+                self._known.clear()
+                self._unknown.clear()
                 deadline = deadline or time.monotonic() + self.stop_grace
                 if time.monotonic() > deadline:
                     logger.warning("%d request(s) still in flight; not waiting", len(in_flight))
                     return
-            while self._ready and len(in_flight) < self.concurrency:
-                unit = heapq.heappop(self._ready)[3]
+            while self._has_ready() and len(in_flight) < self.concurrency:
+                unit = self._pop()
                 in_flight[pool.submit(self._fetch_next, unit)] = unit
             done, _ = wait(in_flight, timeout=0.2, return_when=FIRST_COMPLETED)
             for future in done:
@@ -135,8 +160,9 @@ class UnitScheduler:
         exc = future.exception()
         if exc is None:
             page = future.result()
+            left = self._pages_left(unit, page) if page is not None else None
             if page is not None and not page.done:
-                self._push(unit, self._pages_left(unit, page))
+                self._push(unit, left)
             elif page is not None:
                 unit.pages = None  # a finished scan's cursor history is no longer needed
             return
@@ -158,11 +184,10 @@ class UnitScheduler:
         if page.count is not None:
             # `count` covers the whole filter, so it fixes the size once it is known.
             unit.expected_pages = math.ceil(page.count / self.per_page)
+            self._sizes[unit.key] = unit.expected_pages
         if unit.expected_pages is None:
             return None
-        left = max(unit.expected_pages - unit.fetched, 1)
-        self._largest_known = max(self._largest_known, left)
-        return left
+        return max(unit.expected_pages - unit.fetched, 1)
 
     def _halt(self, exc: BaseException) -> None:
         if self._fatal is None:

@@ -53,23 +53,54 @@ def run(paging: FakePaging, units: list[Unit], monkeypatch, concurrency: int = 1
     return scheduler, stop, pages, failed
 
 
-def test_a_discovered_long_chain_runs_before_unknown_first_pages(monkeypatch) -> None:
+def test_first_pages_come_before_a_chain_shorter_than_a_fair_share(monkeypatch) -> None:
+    # One worker: no chain is ever a bigger share than the rest, so every unit's size is
+    # learned first (one of them might hide the longest chain), then the chain runs.
     paging = FakePaging({"A": 1, "B": 1, "BIG": 5, "C": 1, "D": 1})
     units = [Unit(c, 2026) for c in ("A", "BIG", "B", "C", "D")]
     scheduler, _, _, _ = run(paging, units, monkeypatch)
     scheduler.run(units)
     order = [committee for committee, _ in paging.fetched]
-    assert order == ["A", "BIG", "BIG", "BIG", "BIG", "BIG", "B", "C", "D"]
+    assert order == ["A", "BIG", "B", "C", "D", "BIG", "BIG", "BIG", "BIG"]
 
 
-def test_prior_sizes_order_first_pages(monkeypatch) -> None:
-    paging = FakePaging({"A": 1, "BIG": 3, "B": 2})
-    units = [Unit("A", 2026), Unit("B", 2026, expected_pages=2),
-             Unit("BIG", 2026, expected_pages=3)]
-    scheduler, _, _, _ = run(paging, units, monkeypatch)
-    scheduler.run(units)
-    # equal ranks go in queue order, so the two long chains interleave
-    assert [c for c, _ in paging.fetched] == ["BIG", "B", "BIG", "B", "BIG", "A"]
+def pick(concurrency: int, known: dict[str, int], sizes: dict[str, int],
+         unknown: list[str]) -> str:
+    scheduler = UnitScheduler(
+        client=None, per_page=10, concurrency=concurrency,  # type: ignore[arg-type]
+        stop=threading.Event(), on_page=lambda u, p: None, on_failed=lambda u, e: None,
+    )
+    for committee, left in known.items():
+        scheduler._sizes[(committee, 2026)] = sizes[committee]
+        scheduler._push(Unit(committee, 2026), left)
+    for committee in unknown:
+        scheduler._push(Unit(committee, 2026), None)
+    return scheduler._pop().committee_id
+
+
+def test_a_chain_bigger_than_a_fair_share_goes_first() -> None:
+    # 20 pages left; 3 unknown units at the mean known size (11.5): share (20 + 34.5) / 4
+    assert pick(4, {"BIG": 20, "X": 1}, {"BIG": 21, "X": 2}, ["U1", "U2", "U3"]) == "BIG"
+
+
+def test_below_a_fair_share_an_unknown_first_page_goes_first() -> None:
+    assert pick(4, {"BIG": 5, "X": 1}, {"BIG": 21, "X": 2}, ["U1", "U2", "U3"]) == "U1"
+
+
+def test_with_nothing_unknown_the_longest_known_chain_goes_first() -> None:
+    assert pick(4, {"A": 2, "BIG": 9, "B": 3}, {"A": 3, "BIG": 10, "B": 4}, []) == "BIG"
+
+
+def test_prior_sizes_from_the_last_pass_count_as_known() -> None:
+    # Units planned with the size of their last pass enter as known chains.
+    scheduler = UnitScheduler(
+        client=None, per_page=10, concurrency=2,  # type: ignore[arg-type]
+        stop=threading.Event(), on_page=lambda u, p: None, on_failed=lambda u, e: None,
+    )
+    for unit in (Unit("A", 2026), Unit("B", 2026, expected_pages=1),
+                 Unit("BIG", 2026, expected_pages=8)):
+        scheduler._push(unit, unit.expected_pages)
+    assert [scheduler._pop().committee_id for _ in range(3)] == ["BIG", "A", "B"]
 
 
 def test_every_page_of_every_unit_once_with_threads(monkeypatch) -> None:
