@@ -32,6 +32,7 @@ from fec import errors
 from fec.budget import RateBudget, default_hourly_limit
 from fec.client import FecClient, RequestStats
 from fec.committees import CANDIDATES_PER_REQUEST, fetch_committees
+from fec.legislators import DEFAULT_URL as DEFAULT_LEGISLATORS
 from fec.legislators import load_legislators
 from fec.schedule_a import Page
 from fec.scheduler import Unit, UnitScheduler
@@ -39,10 +40,7 @@ from fec.scheduler import Unit, UnitScheduler
 logger = logging.getLogger("sync_donations")
 
 DEFAULT_API_URL = "https://api.open.fec.gov/v1"
-DEFAULT_LEGISLATORS = (
-    "https://unitedstates.github.io/congress-legislators/legislators-current.json"
-)
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 75
+EXIT_OK, EXIT_FAILED, EXIT_STOPPED = 0, 1, 75  # 2 (usage) is click's own
 SIGNAL_EXITS = {signal.SIGINT: 130, signal.SIGTERM: 143}
 STOP_GRACE_S = 15.0  # how long in-flight requests may take to finish after a stop
 
@@ -126,13 +124,7 @@ class Outcome:
             "resume_after": self.resume_after,
             "units": self.units,
             "rows": self.rows,
-            "requests": {
-                "total": stats.total,
-                "schedule_a": stats.schedule_a,
-                "lookups": stats.lookups,
-                "retries": stats.retries,
-                "rate_limited": stats.rate_limited,
-            },
+            "requests": stats.snapshot(),
             "elapsed_s": round(elapsed, 3),
             "failures": self.failures,
             "unresolved": self.unresolved,
