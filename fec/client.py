@@ -50,7 +50,9 @@ __all__ = ["FecClient", "Kind", "Params", "RequestStats", "make_session"]
 
 logger = logging.getLogger(__name__)
 
-Kind = Literal["schedule_a", "lookup"]
+# "verify" is a Schedule A request made to check or repair counts (count probes, window
+# rescans): it counts as a Schedule A request and, in its own tally, as verification.
+Kind = Literal["schedule_a", "verify", "lookup"]
 Params = list[tuple[str, str]] | dict[str, Any]
 
 # Request errors no retry can fix: the URL or a header (the key) cannot be sent at all.
@@ -66,13 +68,15 @@ _ERRNO = re.compile(r"\[Errno -?\d+\][^'\")]*")
 @dataclass
 class RequestStats:
     """Thread-safe counters. ``total`` counts every HTTP request sent (retries included) and
-    equals ``schedule_a + lookups``; ``retries`` and ``rate_limited`` are parts of it."""
+    equals ``schedule_a + lookups``; ``retries``, ``rate_limited`` and ``verification`` (the
+    Schedule A requests spent checking and repairing counts) are parts of it."""
 
     total: int = 0
     schedule_a: int = 0
     lookups: int = 0
     retries: int = 0
     rate_limited: int = 0
+    verification: int = 0
     failures_in_a_row: int = 0
 
     def __post_init__(self) -> None:
@@ -82,10 +86,12 @@ class RequestStats:
     def count_request(self, kind: Kind, *, retry: bool = False) -> None:
         with self._lock:
             self.total += 1
-            if kind == "schedule_a":
-                self.schedule_a += 1
-            else:
+            if kind == "lookup":
                 self.lookups += 1
+            else:
+                self.schedule_a += 1
+            if kind == "verify":
+                self.verification += 1
             if retry:
                 self.retries += 1
 
@@ -110,6 +116,7 @@ class RequestStats:
                 "lookups": self.lookups,
                 "retries": self.retries,
                 "rate_limited": self.rate_limited,
+                "verification": self.verification,
             }
 
 
@@ -180,7 +187,7 @@ class FecClient:
 
     def get_json(self, path: str, params: Params, *, kind: Kind) -> dict[str, Any]:
         """GET base_url/path and return the JSON object, or raise a ``FecError``."""
-        if kind not in ("schedule_a", "lookup"):
+        if kind not in ("schedule_a", "verify", "lookup"):
             raise ValueError(f"unknown request kind {kind!r}")
         self._check_breaker()
         self._local.kind = kind

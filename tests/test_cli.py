@@ -21,7 +21,7 @@ def test_json_summary_has_the_contract_schema(cli: Cli) -> None:
     assert set(report["units"]) == {"total", "complete", "skipped", "failed", "pending"}
     assert {"inserted", "updated", "skipped_no_sub_id"} <= set(report["rows"])
     assert set(report["requests"]) == {"total", "schedule_a", "lookups", "retries",
-                                       "rate_limited"}
+                                       "rate_limited", "verification"}
     assert report["requests"]["total"] == (report["requests"]["schedule_a"]
                                            + report["requests"]["lookups"])
 

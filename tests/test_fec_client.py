@@ -505,6 +505,18 @@ def test_lookups_are_counted_apart(harness: Harness, mock: responses.RequestsMoc
     harness.client.get_json("/committees/", {"candidate_id": "H0XX00001"}, kind="lookup")
     assert harness.stats.snapshot() == {
         "total": 1, "schedule_a": 0, "lookups": 1, "retries": 0, "rate_limited": 0,
+        "verification": 0,
+    }
+
+
+def test_verification_requests_are_schedule_a_requests_counted_apart(
+        harness: Harness, mock: responses.RequestsMock) -> None:
+    mock.get(URL, json=OK)
+    harness.client.get_json("/schedules/schedule_a/", {"committee_id": "C00000001"},
+                            kind="verify")
+    assert harness.stats.snapshot() == {
+        "total": 1, "schedule_a": 1, "lookups": 0, "retries": 0, "rate_limited": 0,
+        "verification": 1,
     }
 
 
@@ -513,7 +525,7 @@ def test_stats_stay_plain_data() -> None:
     stats.count_request("schedule_a", retry=True)
     assert dataclasses.asdict(stats) == {
         "total": 1, "schedule_a": 1, "lookups": 0, "retries": 1, "rate_limited": 0,
-        "failures_in_a_row": 0,
+        "verification": 0, "failures_in_a_row": 0,
     }
 
 

@@ -15,7 +15,7 @@ from responses.registries import OrderedRegistry
 from fec.budget import RateBudget
 from fec.client import FecClient
 from fec.errors import InvalidUnit, PaginationError
-from fec.schedule_a import iter_pages
+from fec.schedule_a import NULL_DATES, Window, fetch_count, iter_pages
 
 BASE = "http://127.0.0.1:9/v1"
 URL = BASE + "/schedules/schedule_a/"
@@ -107,6 +107,67 @@ def test_resumes_from_a_stored_cursor_with_the_load_date_filter(
     assert sent(api.calls[0]) == UNIT + [
         ("min_load_date", "2024-05-01"), ("last_index", "1004"), ("sort_null_only", "true"),
     ]
+
+
+def test_a_date_window_is_sent_as_min_and_max_date(
+    client: FecClient, api: responses.RequestsMock
+) -> None:
+    api.get(URL, json=body(2, DATED))
+    api.get(URL, json=body(0, None))
+    pages = list(iter_pages(client, ["C00000001"], 2024, per_page=2,
+                            window=Window("2024-01-01", "2024-03-31"), kind="verify"))
+    window = [("min_date", "2024-01-01"), ("max_date", "2024-03-31")]
+    assert [sent(call) for call in api.calls] == [
+        UNIT + window,
+        UNIT + window + [("last_index", "4002"), ("last_contribution_receipt_date", "2024-03-01")],
+    ]
+    assert pages[-1].done
+    assert (client.stats.schedule_a, client.stats.verification) == (2, 2)
+
+
+def test_the_null_date_window_asks_for_those_rows_only_and_echoes_the_flag_once(
+    client: FecClient, api: responses.RequestsMock
+) -> None:
+    api.get(URL, json=body(2, NULLS))
+    api.get(URL, json=body(0, None))
+    list(iter_pages(client, ["C00000001"], 2024, per_page=2, window=NULL_DATES))
+    assert [sent(call) for call in api.calls] == [
+        UNIT + [("sort_null_only", "true")],
+        UNIT + [("last_index", "1004"), ("sort_null_only", "true")],
+    ]
+
+
+@pytest.mark.parametrize(("pagination", "expected"), [
+    ({"count": 612, "is_count_exact": True}, (612, True)),
+    ({"count": 731_004, "is_count_exact": False}, (731_004, False)),
+    ({"count": 612}, (612, True)),  # older answers have no flag: exact up to 500,000
+    ({"count": 612_000}, (612_000, False)),
+])
+def test_a_count_probe_costs_one_request_of_one_row(
+    client: FecClient, api: responses.RequestsMock, pagination: dict[str, Any],
+    expected: tuple[int, bool],
+) -> None:
+    api.get(URL, json={"pagination": {**pagination, "last_indexes": None}, "results": []})
+    found = fetch_count(client, ["C00000001", "C00000002"], 2024,
+                        window=Window("2024-01-01", "2024-06-30"))
+    assert (found.count, found.exact) == expected
+    assert sent(api.calls[0]) == [
+        ("committee_id", "C00000001"), ("committee_id", "C00000002"),
+        ("two_year_transaction_period", "2024"), ("per_page", "1"),
+        ("sort", "contribution_receipt_date"),
+        ("min_date", "2024-01-01"), ("max_date", "2024-06-30"),
+    ]
+    assert client.stats.verification == 1
+
+
+def test_a_page_of_several_committees_must_say_whose_each_row_is(
+    client: FecClient, api: responses.RequestsMock
+) -> None:
+    page = body(2, DATED)
+    page["results"] = [{"sub_id": "1", "committee_id": "C00000001"}, {"sub_id": "2"}]
+    api.get(URL, json=page)
+    with pytest.raises(PaginationError, match="a row of committee None, not one asked for"):
+        list(iter_pages(client, ["C00000001", "C00000002"], 2024, per_page=2))
 
 
 def test_several_committees_go_in_one_request(
