@@ -13,7 +13,6 @@ import json
 import logging
 import math
 import os
-import queue
 import signal
 import sys
 import threading
@@ -27,22 +26,21 @@ import click
 
 from db import schema, state
 from db.lock import LockHeld, exclusive_lock
-from db.writer import DONE, CommitResult, PageFetched, PassStarted, SQLiteWriter, UnitFailed
+from db.writer import CommitResult
 from fec import errors
 from fec.budget import RateBudget, default_hourly_limit
 from fec.client import FecClient, RequestStats
 from fec.committees import CANDIDATES_PER_REQUEST, fetch_committees
 from fec.legislators import DEFAULT_URL as DEFAULT_LEGISLATORS
 from fec.legislators import load_legislators
-from fec.schedule_a import Page
-from fec.scheduler import Unit, UnitScheduler
+from fec.scheduler import FETCH_THREAD_PREFIX
+from sync.pipeline import Pipeline
 
 logger = logging.getLogger("sync_donations")
 
 DEFAULT_API_URL = "https://api.open.fec.gov/v1"
 EXIT_OK, EXIT_FAILED, EXIT_STOPPED = 0, 1, 75  # 2 (usage) is click's own
 SIGNAL_EXITS = {signal.SIGINT: 130, signal.SIGTERM: 143}
-STOP_GRACE_S = 15.0  # how long in-flight requests may take to finish after a stop
 
 
 utcnow = schema.utc_now
@@ -172,10 +170,10 @@ class Progress:
         rows["unchanged"] += result.unchanged
         rows["skipped_no_sub_id"] += result.skipped_no_sub_id
         rows["superseded"] += result.superseded
-        if isinstance(result.message, PageFetched) and result.message.done:
-            self.units_done += 1
+        if result.completed:
+            self.units_done += len(result.completed)
             if self.bar is not None:
-                self.bar.update(1)
+                self.bar.update(len(result.completed))
         self._report()
 
     def _report(self) -> None:
@@ -327,69 +325,6 @@ def list_unresolved(conn: Any, opts: Options) -> list[dict[str, Any]]:
     ]
 
 
-# --- the pipeline: fetch threads -> bounded queue -> one writer thread ---------------------
-
-
-class Pipeline:
-    """Fetch threads -> bounded queue -> the one writer thread that owns the connection."""
-
-    def __init__(self, opts: Options, client: FecClient, stop: threading.Event, progress: Progress):
-        self.opts, self.client, self.stop = opts, client, stop
-        self.messages: queue.Queue[Any] = queue.Queue(maxsize=opts.concurrency * 2)
-        self.writer = SQLiteWriter(opts.db, self.messages, stop=stop, on_commit=progress.on_commit)
-        self.failures: list[dict[str, Any]] = []
-        self._started: set[tuple[str, int]] = set()
-
-    def run(self, plans: list[state.UnitPlan]) -> None:
-        """Sync every planned unit; re-raises a stop reason or the writer's error."""
-        units = [
-            Unit(p.committee_id, p.cycle, cursor=p.cursor, min_load_date=p.min_load_date,
-                 expected_pages=p.expected_pages)
-            for p in plans
-        ]
-        self._started = {(p.committee_id, p.cycle) for p in plans if p.resumed}
-        self._sorts = {(p.committee_id, p.cycle): p.sort for p in plans}
-        scheduler = UnitScheduler(
-            self.client, per_page=self.opts.batch_size, concurrency=self.opts.concurrency,
-            stop=self.stop, on_page=self.save_page, on_failed=self.fail_unit,
-            stop_grace=STOP_GRACE_S,
-        )
-        self.writer.start()
-        try:
-            scheduler.run(units)
-        finally:
-            self.messages.put(DONE)  # the writer drains everything up to here, then exits
-            self.writer.join()
-        if self.writer.error is not None:
-            raise self.writer.error
-
-    def save_page(self, unit: Unit, page: Page) -> None:
-        """Hand a fetched page to the writer (runs in a fetch thread; blocks when it lags)."""
-        if unit.key not in self._started:
-            self._started.add(unit.key)
-            self._put(PassStarted(unit.committee_id, unit.cycle, unit.min_load_date,
-                                  self._sorts[unit.key]))
-        self._put(PageFetched(unit.committee_id, unit.cycle, page.rows, page.cursor,
-                              page.done, requests=1))
-
-    def fail_unit(self, unit: Unit, exc: errors.FecError) -> None:
-        logger.warning("unit %s/%s failed: %s", unit.committee_id, unit.cycle, exc)
-        self.failures.append({"committee_id": unit.committee_id, "cycle": unit.cycle,
-                              "error": str(exc)})
-        self._put(UnitFailed(unit.committee_id, unit.cycle, str(exc)))
-
-    def _put(self, message: Any) -> None:
-        # Blocks while the writer is busy; gives up only if the writer is already gone
-        # (a request that outlived a stop: its page is simply not saved).
-        while True:
-            try:
-                self.messages.put(message, timeout=0.2)
-                return
-            except queue.Full:
-                if not self.writer.is_alive():
-                    return
-
-
 # --- one run, start to finish ---------------------------------------------------------------
 
 
@@ -444,11 +379,14 @@ class SyncRun:
                 refresh_after_hours=opts.refresh_after, overlap_days=opts.overlap_days,
                 now=utcnow(), current_run=self.outcome.run_id,
             )
+            first_chain_id = state.next_chain_id(conn)
         self.outcome.units.update(total=len(plans) + skipped, skipped=skipped)
         self.outcome.planned = True
         logger.info("%d units to sync, %d fresh ones skipped", len(plans), skipped)
         progress = self.progress = Progress(self.outcome, self.stats, self.budget, opts.quiet)
-        pipeline = Pipeline(opts, self.client, self.stop, progress)
+        pipeline = Pipeline(opts.db, self.client, self.stop, per_page=opts.batch_size,
+                            concurrency=opts.concurrency, first_chain_id=first_chain_id,
+                            on_commit=progress.on_commit)
         with progress.running(len(plans)):
             try:
                 pipeline.run(plans)
@@ -747,7 +685,8 @@ def report_run(opts: Options, signals: StopSignals, as_json: bool, verbose: bool
 
 
 def _fetch_threads_alive() -> bool:
-    return any(t.name.startswith("fetch") and t.is_alive() for t in threading.enumerate())
+    return any(t.name.startswith(FETCH_THREAD_PREFIX) and t.is_alive()
+               for t in threading.enumerate())
 
 
 def main() -> None:

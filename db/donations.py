@@ -151,8 +151,9 @@ def sub_id_of(record: Mapping[str, Any]) -> str | None:
     return text if text.strip() else None
 
 
-def map_record(record: Mapping[str, Any], committee_id: str) -> tuple[Value, ...]:
-    """The data columns of one record; the unit's committee fills a missing committee_id."""
+def map_record(record: Mapping[str, Any], committee_id: str | None) -> tuple[Value, ...]:
+    """The data columns of one record; `committee_id` (the page's only committee, if it has
+    one) fills a missing committee_id."""
     values = [convert(record.get(name)) for name, convert in DATA_COLUMNS]
     if values[0] is None:
         values[0] = committee_id
@@ -160,7 +161,7 @@ def map_record(record: Mapping[str, Any], committee_id: str) -> tuple[Value, ...
 
 
 def upsert_rows(conn: sqlite3.Connection, records: Iterable[Mapping[str, Any]],
-                committee_id: str, now: str) -> UpsertCounts:
+                committee_id: str | None, now: str) -> UpsertCounts:
     """Insert new rows, update changed ones, only touch identical ones.
 
     Runs inside the caller's transaction."""

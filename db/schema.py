@@ -136,7 +136,14 @@ UPDATE sync_state SET full_completed_at = completed_at
     WHERE status = 'complete' AND pass_min_load_date IS NULL;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1_TABLES, _V2_RESOLUTIONS, _V3_FULL_PASS)
+# v4: units page in keyset chains of up to 10 committees. A running unit's chain_id names
+# the chain its pass runs in; every member of a chain holds the chain's cursor and pass
+# parameters, all written in one statement, so a chain resumes as one after a kill.
+_V4_CHAINS = """
+ALTER TABLE sync_state ADD COLUMN chain_id INTEGER;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1_TABLES, _V2_RESOLUTIONS, _V3_FULL_PASS, _V4_CHAINS)
 SCHEMA_VERSION: int = len(MIGRATIONS)
 
 

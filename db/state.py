@@ -17,8 +17,6 @@ from typing import Any, Protocol
 
 from db.schema import DatabaseError, as_database_error, database_path, transaction, utc_now
 
-DEFAULT_SORT = "contribution_receipt_date"  # ascending: descending loses rows (NULL dates)
-
 Politician = tuple[str, tuple[str, ...]]  # (bioguide_id, FEC candidate ids)
 
 
@@ -60,9 +58,10 @@ class UnitPlan:
     cycle: int
     cursor: dict[str, Any] | None  # resume after this page; None = start of a pass
     min_load_date: str | None
-    sort: str
-    resumed: bool  # True: continue the stored pass, so no PassStarted is sent
-    expected_pages: int | None = None  # the last pass's size when it is a fair guess, else None
+    resumed: bool  # True: continue the stored pass (in its stored chain)
+    chain_id: int | None = None  # the chain a resumed pass runs in (None: on its own)
+    size: int | None = None  # rows the new pass is expected to read, when an earlier pass tells
+    rows_read: int = 0  # rows the resumed pass has read so far
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -305,22 +304,36 @@ def _plan(key: tuple[str, int], stored: sqlite3.Row | None, full: bool,
     restart = full and (stored is None or stored["pass_min_load_date"] is not None
                         or stored["status"] == "failed")
     if stored is not None and cursor is not None and not restart:
-        return UnitPlan(key[0], key[1], cursor, stored["pass_min_load_date"],
-                        stored["pass_sort"] or DEFAULT_SORT, resumed=True)
-    watermark = None if full or stored is None else stored["loaded_through"]
+        return UnitPlan(key[0], key[1], cursor, stored["pass_min_load_date"], resumed=True,
+                        chain_id=stored["chain_id"], rows_read=int(stored["rows_seen"] or 0))
+    watermark = None if full or stored is None else _watermark(stored)
     min_load_date = _minus_days(watermark, overlap_days)
-    return UnitPlan(key[0], key[1], None, min_load_date, DEFAULT_SORT, resumed=False,
-                    expected_pages=_last_pass_pages(stored, min_load_date))
+    return UnitPlan(key[0], key[1], None, min_load_date, resumed=False,
+                    size=_last_pass_rows(stored, min_load_date))
 
 
-def _last_pass_pages(stored: sqlite3.Row | None, min_load_date: str | None) -> int | None:
-    """Pages the last completed pass took, if it was of the same kind (full or incremental)
+def _watermark(stored: sqlite3.Row) -> str | None:
+    """Where an incremental pass may start (before the overlap): the newest load_date seen,
+    or, if later, the day before the last complete pass began. Every row loaded before that
+    pass began was visible to it, so a unit with nothing new moves on too, and units synced
+    the same night share a watermark and can share a chain. The day's margin covers the
+    API's server-local load_date and its caches."""
+    loaded = stored["loaded_through"]
+    started = parse_time(stored["pass_started_at"]) if stored["status"] == "complete" else None
+    if started is None:
+        return str(loaded) if loaded else None
+    checked = (started - dt.timedelta(days=1)).date().isoformat()
+    return max(str(loaded)[:10], checked) if loaded else checked
+
+
+def _last_pass_rows(stored: sqlite3.Row | None, min_load_date: str | None) -> int | None:
+    """Rows the last completed pass read, if it was of the same kind (full or incremental)
     as the one about to start; a full pass says nothing about an incremental one."""
-    if stored is None or stored["status"] != "complete" or not stored["requests"]:
+    if stored is None or stored["status"] != "complete":
         return None
     if (stored["pass_min_load_date"] is None) != (min_load_date is None):
         return None
-    return int(stored["requests"])
+    return int(stored["rows_seen"] or 0)
 
 
 def _stored_cursor(stored: sqlite3.Row | None) -> dict[str, Any] | None:
@@ -354,6 +367,12 @@ def _mark_pending(conn: sqlite3.Connection, units: list[tuple[str, int]],
         conn.executemany("INSERT INTO sync_state (committee_id, cycle, status, updated_at)"
                          " VALUES (?, ?, 'pending', ?) ON CONFLICT DO NOTHING",
                          [(cid, cycle, stamp) for cid, cycle in units])
+
+
+def next_chain_id(conn: sqlite3.Connection) -> int:
+    """A chain id no stored chain uses."""
+    row = conn.execute("SELECT MAX(chain_id) FROM sync_state").fetchone()
+    return int(row[0] or 0) + 1
 
 
 def unit_states(conn: sqlite3.Connection) -> list[sqlite3.Row]:

@@ -1,8 +1,9 @@
 """The writer thread: the only code that touches SQLite while a sync runs.
 
 Fetch threads put messages on a bounded queue; `SQLiteWriter` commits each one in its own
-transaction and reports it through `on_commit`. A page's rows and its unit's cursor are
-committed together, so a kill at any instant leaves the database at a page boundary.
+transaction and reports it through `on_commit`. A page's rows and its chain's cursor and
+membership are committed together, so a kill at any instant leaves the database at a page
+boundary, and each chain resumes as itself.
 """
 
 from __future__ import annotations
@@ -27,21 +28,21 @@ DONE: object = object()  # sentinel: producers are finished, the writer may stop
 
 
 @dataclass(frozen=True)
-class PassStarted:
-    committee_id: str
-    cycle: int
-    min_load_date: str | None
-    sort: str
-
-
-@dataclass(frozen=True)
 class PageFetched:
-    committee_id: str
+    """One page of a keyset chain: its rows, and the chain's cursor and membership after it.
+
+    `starts_pass` marks a pass's first page: the members' new pass (its parameters, counters
+    from zero) is recorded in the same transaction as the page."""
+
+    chain_id: int
     cycle: int
+    committee_ids: tuple[str, ...]
     rows: list[dict[str, Any]]
     cursor: dict[str, Any] | None  # where the next request resumes; None once done
     done: bool
-    requests: int
+    starts_pass: bool = False
+    min_load_date: str | None = None  # the pass's load-date filter (None: a full pass)
+    sort: str | None = None  # the pass's sort, as sent (recorded with a new pass)
 
 
 @dataclass(frozen=True)
@@ -59,33 +60,30 @@ class CommitResult:
     unchanged: int = 0
     skipped_no_sub_id: int = 0
     superseded: int = 0
-
-
-def start_pass(conn: sqlite3.Connection, msg: PassStarted, now: str) -> CommitResult:
-    """Record a new pass: its parameters, no cursor yet, counters from zero."""
-    with transaction(conn):
-        _ensure_unit(conn, msg.committee_id, msg.cycle, now)
-        conn.execute(
-            "UPDATE sync_state SET status = 'running', cursor = NULL, pass_min_load_date = ?,"
-            " pass_sort = ?, pass_started_at = ?, pass_max_load_date = NULL, rows_seen = 0,"
-            " requests = 0, updated_at = ? WHERE committee_id = ? AND cycle = ?",
-            (msg.min_load_date, msg.sort, now, now, msg.committee_id, msg.cycle),
-        )
-    return CommitResult(msg)
+    completed: tuple[tuple[str, int], ...] = ()  # units whose pass this commit completed
 
 
 def save_page(conn: sqlite3.Connection, msg: PageFetched, now: str) -> CommitResult:
-    """ONE transaction: upsert the rows on sub_id, advance the unit's cursor, and complete
-    the unit when the page ends its pass. Either all of it commits or none of it."""
+    """ONE transaction: upsert the rows on sub_id, move every member of the chain to the
+    chain's new cursor, and complete them all when the page ends the pass. Either all of it
+    commits or none of it."""
+    only = msg.committee_ids[0] if len(msg.committee_ids) == 1 else None
     with transaction(conn):
-        counts = upsert_rows(conn, msg.rows, msg.committee_id, now)
-        _ensure_unit(conn, msg.committee_id, msg.cycle, now)
-        _advance_unit(conn, msg, now)
-        superseded = _complete_unit(conn, msg.committee_id, msg.cycle, now) if msg.done else 0
+        for committee_id in msg.committee_ids:
+            _ensure_unit(conn, committee_id, msg.cycle, now)
+        if msg.starts_pass:
+            _start_pass(conn, msg, now)
+        counts = upsert_rows(conn, msg.rows, only, now)
+        _advance_chain(conn, msg, now)
+        superseded = 0
+        if msg.done:
+            for committee_id in msg.committee_ids:
+                superseded += _complete_unit(conn, committee_id, msg.cycle, now)
     if counts.skipped_no_sub_id:
-        logger.warning("skipped %d row(s) without sub_id from committee %s, cycle %s",
-                       counts.skipped_no_sub_id, msg.committee_id, msg.cycle)
-    return _result(msg, counts, superseded)
+        logger.warning("skipped %d row(s) without sub_id from %s, cycle %s",
+                       counts.skipped_no_sub_id, ", ".join(msg.committee_ids), msg.cycle)
+    completed = tuple((c, msg.cycle) for c in msg.committee_ids) if msg.done else ()
+    return _result(msg, counts, superseded, completed)
 
 
 def fail_unit(conn: sqlite3.Connection, msg: UnitFailed, now: str) -> CommitResult:
@@ -93,8 +91,8 @@ def fail_unit(conn: sqlite3.Connection, msg: UnitFailed, now: str) -> CommitResu
     with transaction(conn):
         _ensure_unit(conn, msg.committee_id, msg.cycle, now)
         conn.execute(
-            "UPDATE sync_state SET status = 'failed', last_error = ?, updated_at = ?"
-            " WHERE committee_id = ? AND cycle = ?",
+            "UPDATE sync_state SET status = 'failed', last_error = ?, chain_id = NULL,"
+            " updated_at = ? WHERE committee_id = ? AND cycle = ?",
             (msg.error, now, msg.committee_id, msg.cycle),
         )
     return CommitResult(msg)
@@ -109,19 +107,38 @@ def _ensure_unit(conn: sqlite3.Connection, committee_id: str, cycle: int, now: s
     )
 
 
-def _advance_unit(conn: sqlite3.Connection, msg: PageFetched, now: str) -> None:
-    dates = [str(row["load_date"]) for row in msg.rows if row.get("load_date")]
-    page_max = max(dates) if dates else None
+def _start_pass(conn: sqlite3.Connection, msg: PageFetched, now: str) -> None:
+    """A new pass for every member: its parameters, no cursor yet, counters from zero."""
+    conn.executemany(
+        "UPDATE sync_state SET status = 'running', cursor = NULL, pass_min_load_date = ?,"
+        " pass_sort = ?, pass_started_at = ?, pass_max_load_date = NULL, rows_seen = 0,"
+        " requests = 0, updated_at = ? WHERE committee_id = ? AND cycle = ?",
+        [(msg.min_load_date, msg.sort, now, now, committee_id, msg.cycle)
+         for committee_id in msg.committee_ids],
+    )
+
+
+def _advance_chain(conn: sqlite3.Connection, msg: PageFetched, now: str) -> None:
+    """Each member takes the chain's cursor and id, its own rows and newest load_date of the
+    page, and one request (the chain's request read every member's rows)."""
     cursor = json.dumps(msg.cursor, sort_keys=True) if msg.cursor is not None else None
-    conn.execute(
-        "UPDATE sync_state SET status = 'running', cursor = :cursor,"
+    rows: dict[str, int] = dict.fromkeys(msg.committee_ids, 0)
+    newest: dict[str, str | None] = dict.fromkeys(msg.committee_ids)
+    for row in msg.rows:
+        committee_id = str(row.get("committee_id") or msg.committee_ids[0]).upper()
+        if committee_id in rows:
+            rows[committee_id] += 1
+            loaded = row.get("load_date")
+            if loaded and (newest[committee_id] is None or str(loaded) > str(newest[committee_id])):
+                newest[committee_id] = str(loaded)
+    conn.executemany(
+        "UPDATE sync_state SET status = 'running', chain_id = :chain, cursor = :cursor,"
         " pass_max_load_date = CASE WHEN pass_max_load_date IS NULL"
         "   OR pass_max_load_date < :page_max THEN :page_max ELSE pass_max_load_date END,"
-        " rows_seen = rows_seen + :rows, requests = requests + :requests, updated_at = :now"
+        " rows_seen = rows_seen + :rows, requests = requests + 1, updated_at = :now"
         " WHERE committee_id = :committee_id AND cycle = :cycle",
-        {"cursor": cursor, "page_max": page_max, "rows": len(msg.rows),
-         "requests": msg.requests, "now": now, "committee_id": msg.committee_id,
-         "cycle": msg.cycle},
+        [{"chain": msg.chain_id, "cursor": cursor, "page_max": newest[c], "rows": rows[c],
+          "now": now, "committee_id": c, "cycle": msg.cycle} for c in msg.committee_ids],
     )
 
 
@@ -137,7 +154,8 @@ def _complete_unit(conn: sqlite3.Connection, committee_id: str, cycle: int, now:
         superseded = supersede_unseen(conn, committee_id, cycle, row[0], now)
     # The watermark moves only here, when a whole pass has been committed.
     conn.execute(
-        "UPDATE sync_state SET status = 'complete', cursor = NULL, last_error = NULL,"
+        "UPDATE sync_state SET status = 'complete', cursor = NULL, chain_id = NULL,"
+        " last_error = NULL,"
         " full_completed_at = CASE WHEN pass_min_load_date IS NULL THEN :now"
         "   ELSE full_completed_at END,"
         " loaded_through = CASE WHEN loaded_through IS NULL OR loaded_through < pass_max_load_date"
@@ -149,17 +167,16 @@ def _complete_unit(conn: sqlite3.Connection, committee_id: str, cycle: int, now:
     return superseded
 
 
-def _result(msg: object, counts: UpsertCounts, superseded: int = 0) -> CommitResult:
+def _result(msg: object, counts: UpsertCounts, superseded: int = 0,
+            completed: tuple[tuple[str, int], ...] = ()) -> CommitResult:
     return CommitResult(msg, counts.inserted, counts.updated, counts.unchanged,
-                        counts.skipped_no_sub_id, superseded)
+                        counts.skipped_no_sub_id, superseded, completed)
 
 
 def apply_message(conn: sqlite3.Connection, msg: object, now: str) -> CommitResult:
     """Commit one queued message in its own transaction."""
     if isinstance(msg, PageFetched):
         return save_page(conn, msg, now)
-    if isinstance(msg, PassStarted):
-        return start_pass(conn, msg, now)
     if isinstance(msg, UnitFailed):
         return fail_unit(conn, msg, now)
     raise TypeError(f"the writer cannot handle a {type(msg).__name__} message")

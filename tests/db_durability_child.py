@@ -16,7 +16,7 @@ import threading
 from typing import Any
 
 from db import schema
-from db.writer import DONE, CommitResult, PageFetched, PassStarted, SQLiteWriter
+from db.writer import DONE, CommitResult, PageFetched, SQLiteWriter
 
 UNIT = ("C00000001", 2024)
 MAX_PAGES = 20_000  # a bound in case nobody kills us
@@ -29,14 +29,15 @@ def stored_page(path: str) -> int | None:
     return None if row is None or row[0] is None else int(json.loads(row[0])["page"])
 
 
-def make_page(k: int, per_page: int) -> PageFetched:
+def make_page(k: int, per_page: int, first: bool) -> PageFetched:
     rows: list[dict[str, Any]] = [
         {"sub_id": f"{k:06d}{i:04d}", "committee_id": UNIT[0], "contributor_name": f"DONOR {i}",
          "contribution_receipt_amount": float(i), "load_date": f"2024-01-01T00:00:{i % 60:02d}"}
         for i in range(per_page)
     ]
-    return PageFetched(*UNIT, rows=rows, cursor={"last_index": rows[-1]["sub_id"], "page": k},
-                       done=False, requests=1)
+    return PageFetched(1, UNIT[1], (UNIT[0],), rows=rows,
+                       cursor={"last_index": rows[-1]["sub_id"], "page": k}, done=False,
+                       starts_pass=first, sort="contribution_receipt_date" if first else None)
 
 
 def report(result: CommitResult) -> None:
@@ -50,13 +51,11 @@ def main(path: str, per_page: int) -> int:
     writer = SQLiteWriter(path, inbox, stop=threading.Event(), on_commit=report)
     writer.start()
     try:
-        if resume is None:
-            inbox.put(PassStarted(*UNIT, min_load_date=None, sort="contribution_receipt_date"))
         first = (resume or 0) + 1
         for k in range(first, first + MAX_PAGES):
             if writer.stop.is_set():
                 break
-            inbox.put(make_page(k, per_page))
+            inbox.put(make_page(k, per_page, first=resume is None and k == first))
     finally:
         inbox.put(DONE)
         writer.join()

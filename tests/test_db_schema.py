@@ -83,7 +83,7 @@ def test_schema_is_created_on_an_empty_file(db_path: Path) -> None:
     assert names == TABLES
     assert pragmas == {"journal_mode": "wal", "synchronous": 1, "foreign_keys": 1,
                        "busy_timeout": schema.BUSY_TIMEOUT_MS}
-    assert user_version(db_path) == schema.SCHEMA_VERSION == 3
+    assert user_version(db_path) == schema.SCHEMA_VERSION == len(schema.MIGRATIONS)
     indexes = {row[0] for row in
                query(db_path, "SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"donations_committee_date", "donations_contributor_name",
@@ -137,7 +137,8 @@ def test_a_file_from_a_newer_version_is_refused(db_path: Path) -> None:
     with pytest.raises(schema.SchemaTooNew) as caught:
         schema.connect(db_path)
     assert str(caught.value) == (
-        f"{db_path} has schema version 9, newer than this sync_donations supports (3); "
+        f"{db_path} has schema version 9, newer than this sync_donations supports "
+        f"({schema.SCHEMA_VERSION}); "
         "upgrade sync_donations"
     )
     assert isinstance(caught.value, schema.DatabaseError)
@@ -214,3 +215,16 @@ def test_v3_remembers_earlier_full_passes(db_path: Path) -> None:
     assert user_version(db_path) == schema.SCHEMA_VERSION
     assert query(db_path, "SELECT committee_id, full_completed_at FROM sync_state"
                           " ORDER BY 1") == [("C1", "T1"), ("C2", None)]
+
+
+def test_v4_keeps_a_v3_unit_under_way_resumable_on_its_own(db_path: Path) -> None:
+    schema.connect(db_path).close()
+    with raw(db_path) as conn:
+        conn.execute("ALTER TABLE sync_state DROP COLUMN chain_id")
+        conn.execute("INSERT INTO sync_state (committee_id, cycle, status, cursor)"
+                     " VALUES ('C1', 2024, 'running', '{\"last_index\": \"7\"}')")
+        conn.execute("PRAGMA user_version = 3")
+    schema.connect(db_path).close()
+    assert user_version(db_path) == schema.SCHEMA_VERSION
+    assert query(db_path, "SELECT committee_id, status, cursor, chain_id FROM sync_state") == [
+        ("C1", "running", '{"last_index": "7"}', None)]

@@ -148,9 +148,9 @@ def test_units_are_distinct_committee_cycles_of_the_selection(mapped: sqlite3.Co
                                                               db_path: Path) -> None:
     plans, skipped = plan(mapped, [2024, 2026])
     assert skipped == 0
-    assert plans == [UnitPlan("C1", 2024, None, None, SORT, False),
-                     UnitPlan("C1", 2026, None, None, SORT, False),
-                     UnitPlan("C2", 2024, None, None, SORT, False)]  # shared by A and B: once
+    assert plans == [UnitPlan("C1", 2024, None, None, False),
+                     UnitPlan("C1", 2026, None, None, False),
+                     UnitPlan("C2", 2024, None, None, False)]  # shared by A and B: once
     assert [(p.committee_id, p.cycle) for p in plan(mapped, [2024], ["B000002"])[0]] == [
         ("C2", 2024)]
     assert query(db_path, "SELECT committee_id, cycle, status FROM sync_state ORDER BY 1, 2") == [
@@ -176,25 +176,38 @@ def test_an_incremental_pass_starts_overlap_days_before_the_watermark(
     set_unit(mapped, "C1", 2024, status="complete", completed_at="2026-11-27T00:00:00Z",
              loaded_through="2024-10-17T03:12:45.123000")
     plans, _ = plan(mapped, overlap_days=3)
-    assert plans[0] == UnitPlan("C1", 2024, None, "2024-10-14", SORT, False)
-    assert plans[1] == UnitPlan("C2", 2024, None, None, SORT, False)  # no watermark yet
+    assert plans[0] == UnitPlan("C1", 2024, None, "2024-10-14", False)
+    assert plans[1] == UnitPlan("C2", 2024, None, None, False)  # no watermark yet
 
 
 @pytest.mark.parametrize(("last_min_load_date", "full", "expected"), [
-    ("2024-10-01", False, 4),   # incremental after incremental: a fair guess
-    (None, True, 4),            # full after full
-    (None, False, None),        # the first incremental pass after a full one: no idea
+    ("2024-10-01", False, 340),   # incremental after incremental: a fair guess
+    (None, True, 340),            # full after full
+    (None, False, None),          # the first incremental pass after a full one: no idea
     ("2024-10-01", True, None),
 ])
-def test_the_last_pass_size_is_the_expected_pages(mapped: sqlite3.Connection,
-                                                  last_min_load_date: str | None, full: bool,
-                                                  expected: int | None) -> None:
+def test_the_last_pass_size_is_the_size_prior(mapped: sqlite3.Connection,
+                                              last_min_load_date: str | None, full: bool,
+                                              expected: int | None) -> None:
     set_unit(mapped, "C1", 2024, status="complete", completed_at="2026-11-27T00:00:00Z",
              loaded_through="2024-10-17T03:12:45", pass_min_load_date=last_min_load_date,
-             requests=4)
+             requests=4, rows_seen=340)
     plans, _ = plan(mapped, full=full)
-    assert (plans[0].committee_id, plans[0].expected_pages) == ("C1", expected)
-    assert plans[1].expected_pages is None  # never synced
+    assert (plans[0].committee_id, plans[0].size) == ("C1", expected)
+    assert plans[1].size is None  # never synced
+
+
+@pytest.mark.parametrize(("loaded_through", "expected"), [
+    ("2024-10-17T03:12:45", "2026-11-23"),  # nothing new for a while: the last pass's start
+    ("2026-11-27T01:00:00", "2026-11-24"),  # rows loaded since: the newest load_date
+])
+def test_an_incremental_pass_starts_from_the_later_of_load_date_and_last_check(
+        mapped: sqlite3.Connection, loaded_through: str, expected: str) -> None:
+    set_unit(mapped, "C1", 2024, status="complete", completed_at="2026-11-27T00:30:00Z",
+             pass_started_at="2026-11-27T00:00:00.000000Z", loaded_through=loaded_through)
+    plans, _ = plan(mapped, overlap_days=3)
+    # the day before the last pass began, less the overlap: its start was seen whole
+    assert plans[0] == UnitPlan("C1", 2024, None, expected, False)
 
 
 def test_full_ignores_freshness_and_the_watermark(mapped: sqlite3.Connection) -> None:
@@ -202,7 +215,7 @@ def test_full_ignores_freshness_and_the_watermark(mapped: sqlite3.Connection) ->
              loaded_through="2024-10-17T03:12:45")
     plans, skipped = plan(mapped, full=True)
     assert skipped == 0
-    assert plans[0] == UnitPlan("C1", 2024, None, None, SORT, False)
+    assert plans[0] == UnitPlan("C1", 2024, None, None, False, size=0)  # its full pass read 0
 
 
 @pytest.mark.parametrize("status", ["running", "failed"])
@@ -214,7 +227,17 @@ def test_a_stored_cursor_resumes_its_pass_with_its_parameters(mapped: sqlite3.Co
              pass_min_load_date="2024-09-01", pass_sort="contribution_receipt_date",
              loaded_through="2024-10-17T03:12:45")
     plans, _ = plan(mapped)
-    assert plans[0] == UnitPlan("C1", 2024, cursor, "2024-09-01", SORT, True)
+    assert plans[0] == UnitPlan("C1", 2024, cursor, "2024-09-01", True)
+
+
+def test_a_resumed_pass_keeps_its_chain_and_the_rows_it_read(mapped: sqlite3.Connection) -> None:
+    for committee_id, rows in (("C1", 120), ("C2", 7)):
+        set_unit(mapped, committee_id, 2024, status="running", cursor='{"last_index": "9"}',
+                 chain_id=12, rows_seen=rows, pass_started_at=NOW)
+    plans, _ = plan(mapped)
+    assert [(p.committee_id, p.chain_id, p.rows_read, p.resumed) for p in plans] == [
+        ("C1", 12, 120, True), ("C2", 12, 7, True)]
+    assert state.next_chain_id(mapped) == 13
 
 
 def test_full_resumes_only_a_full_pass(mapped: sqlite3.Connection) -> None:
@@ -227,16 +250,16 @@ def test_full_resumes_only_a_full_pass(mapped: sqlite3.Connection) -> None:
     set_unit(mapped, "C3", 2024, status="failed", cursor='{"last_index": "3"}',
              pass_min_load_date=None, pass_sort=SORT)
     plans, _ = plan(mapped, full=True)
-    assert plans == [UnitPlan("C1", 2024, None, None, SORT, False),
-                     UnitPlan("C2", 2024, {"last_index": "2"}, None, SORT, True),
+    assert plans == [UnitPlan("C1", 2024, None, None, False),
+                     UnitPlan("C2", 2024, {"last_index": "2"}, None, True),
                      # --full is the way out of a failed unit's cursor: start over
-                     UnitPlan("C3", 2024, None, None, SORT, False)]
+                     UnitPlan("C3", 2024, None, None, False)]
 
 
 def test_a_running_unit_without_cursor_starts_a_new_pass(mapped: sqlite3.Connection) -> None:
     set_unit(mapped, "C1", 2024, status="running", cursor=None, pass_min_load_date="2024-01-01",
              loaded_through="2024-10-17T03:12:45")
-    assert plan(mapped)[0][0] == UnitPlan("C1", 2024, None, "2024-10-14", SORT, False)
+    assert plan(mapped)[0][0] == UnitPlan("C1", 2024, None, "2024-10-14", False)
 
 
 # --- status and runs ----------------------------------------------------------------------------

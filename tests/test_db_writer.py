@@ -19,7 +19,6 @@ from db.writer import (
     DONE,
     CommitResult,
     PageFetched,
-    PassStarted,
     SQLiteWriter,
     UnitFailed,
     save_page,
@@ -42,8 +41,16 @@ def conn(db_path: Path) -> Iterator[sqlite3.Connection]:
 
 
 def page(rows: list[dict[str, Any]], cursor: dict[str, Any] | None = None,
-         done: bool = False) -> PageFetched:
-    return PageFetched(*UNIT, rows=rows, cursor=cursor, done=done, requests=1)
+         done: bool = False, *, new_pass: bool = False, min_load_date: str | None = None,
+         members: tuple[str, ...] = (UNIT[0],), chain: int = 1) -> PageFetched:
+    return PageFetched(chain, UNIT[1], members, rows=rows, cursor=cursor, done=done,
+                       starts_pass=new_pass, min_load_date=min_load_date,
+                       sort=SORT if new_pass else None)
+
+
+def start_pass(conn: sqlite3.Connection, min_load_date: str | None, now: str) -> None:
+    """A pass's first page, empty and not the last (the pass's parameters, no rows yet)."""
+    save_page(conn, page([], None, new_pass=True, min_load_date=min_load_date), now)
 
 
 def unit_row(path: Path) -> dict[str, Any]:
@@ -124,7 +131,7 @@ def test_rows_without_sub_id_never_reach_the_database(conn: sqlite3.Connection,
 
 
 def test_page_commits_its_cursor_and_counters(conn: sqlite3.Connection, db_path: Path) -> None:
-    writer.start_pass(conn, PassStarted(*UNIT, min_load_date="2024-10-01", sort=SORT), NOW)
+    start_pass(conn, "2024-10-01", NOW)
     cursor = {"last_index": "2", "last_contribution_receipt_date": "2024-09-30"}
     save_page(conn, page([record("1", load_date="2024-10-03T00:00:00"),
                           record("2", load_date="2024-10-02T00:00:00")], cursor), NOW)
@@ -135,7 +142,7 @@ def test_page_commits_its_cursor_and_counters(conn: sqlite3.Connection, db_path:
     assert (unit["status"], unit["pass_min_load_date"], unit["pass_sort"]) == (
         "running", "2024-10-01", SORT)
     assert (unit["pass_max_load_date"], unit["rows_seen"], unit["requests"]) == (
-        "2024-10-03T00:00:00", 3, 2)
+        "2024-10-03T00:00:00", 3, 3)
     assert (unit["loaded_through"], unit["completed_at"], unit["updated_at"]) == (None, None, LATER)
 
 
@@ -146,7 +153,7 @@ def test_page_commits_its_cursor_and_counters(conn: sqlite3.Connection, db_path:
 ])
 def test_the_last_page_completes_the_unit(conn: sqlite3.Connection, db_path: Path,
                                           old: str | None, expected: str) -> None:
-    writer.start_pass(conn, PassStarted(*UNIT, min_load_date=None, sort=SORT), NOW)
+    start_pass(conn, None, NOW)
     conn.execute("UPDATE sync_state SET loaded_through = ?, last_error = 'old'", (old,))
     save_page(conn, page([record("1", load_date="2024-10-05T00:00:00")], {"last_index": "1"}), NOW)
     save_page(conn, page([record("2", load_date="2024-10-04T00:00:00")], done=True), LATER)
@@ -162,7 +169,7 @@ def test_a_new_pass_clears_the_old_one(conn: sqlite3.Connection, db_path: Path) 
     failed = unit_row(db_path)
     assert (failed["status"], failed["last_error"]) == ("failed", "422: bad cursor")
     assert json.loads(failed["cursor"]) == {"last_index": "1"}  # kept, to resume from
-    writer.start_pass(conn, PassStarted(*UNIT, min_load_date="2024-10-02", sort=SORT), LATER)
+    start_pass(conn, "2024-10-02", LATER)
     unit = unit_row(db_path)
     assert (unit["status"], unit["cursor"], unit["pass_max_load_date"]) == ("running", None, None)
     assert (unit["pass_min_load_date"], unit["pass_started_at"], unit["rows_seen"]) == (
@@ -171,11 +178,9 @@ def test_a_new_pass_clears_the_old_one(conn: sqlite3.Connection, db_path: Path) 
 
 def test_a_full_pass_supersedes_rows_it_did_not_see(conn: sqlite3.Connection,
                                                     db_path: Path) -> None:
-    writer.start_pass(conn, PassStarted(*UNIT, min_load_date=None, sort=SORT), NOW)
-    save_page(conn, page([record("1"), record("2"), record("3")], done=True), NOW)
+    save_page(conn, page([record("1"), record("2"), record("3")], done=True, new_pass=True), NOW)
     later = "2026-11-29T12:00:00.000000Z"
-    writer.start_pass(conn, PassStarted(*UNIT, min_load_date=None, sort=SORT), later)
-    result = save_page(conn, page([record("1"), record("3")], done=True), later)
+    result = save_page(conn, page([record("1"), record("3")], done=True, new_pass=True), later)
     assert result.superseded == 1
     rows = query(db_path, "SELECT sub_id, superseded_at FROM donations ORDER BY sub_id")
     assert rows == [("1", None), ("2", later), ("3", None)]  # marked, never deleted
@@ -186,9 +191,80 @@ def test_a_full_pass_supersedes_rows_it_did_not_see(conn: sqlite3.Connection,
 
 def test_an_incremental_pass_supersedes_nothing(conn: sqlite3.Connection, db_path: Path) -> None:
     save_page(conn, page([record("1"), record("2")], done=True), NOW)
-    writer.start_pass(conn, PassStarted(*UNIT, min_load_date="2024-10-01", sort=SORT), LATER)
-    assert save_page(conn, page([record("1")], done=True), LATER).superseded == 0
+    last = page([record("1")], done=True, new_pass=True, min_load_date="2024-10-01")
+    assert save_page(conn, last, LATER).superseded == 0
     assert query(db_path, "SELECT count(*) FROM donations WHERE superseded_at IS NULL") == [(2,)]
+
+
+# --- chains of several committees ----------------------------------------------------------
+
+CHAIN = ("C00000001", "C00000002", "C00000003")
+
+
+def units(db_path: Path) -> dict[str, dict[str, Any]]:
+    with contextlib.closing(sqlite3.connect(db_path)) as fresh:
+        fresh.row_factory = sqlite3.Row
+        return {row["committee_id"]: dict(row) for row in fresh.execute(
+            "SELECT * FROM sync_state WHERE cycle = ?", (UNIT[1],))}
+
+
+def test_a_chain_page_moves_every_member_and_counts_each_ones_rows(
+        conn: sqlite3.Connection, db_path: Path) -> None:
+    rows = [record("1", committee_id="C00000001", load_date="2024-10-01T00:00:00"),
+            record("2", committee_id="C00000003", load_date="2024-10-04T00:00:00"),
+            record("3", committee_id="C00000001", load_date="2024-10-02T00:00:00")]
+    cursor = {"last_index": "3", "last_contribution_receipt_date": "2024-09-01"}
+    save_page(conn, page(rows, cursor, new_pass=True, min_load_date="2024-09-28",
+                         members=CHAIN, chain=7), NOW)
+    state = units(db_path)
+    assert sorted(state) == list(CHAIN)
+    for unit in state.values():
+        assert (unit["chain_id"], json.loads(unit["cursor"]), unit["status"]) == (
+            7, cursor, "running")
+        assert (unit["pass_min_load_date"], unit["pass_started_at"], unit["requests"]) == (
+            "2024-09-28", NOW, 1)
+    assert [(state[c]["rows_seen"], state[c]["pass_max_load_date"]) for c in CHAIN] == [
+        (2, "2024-10-02T00:00:00"), (0, None), (1, "2024-10-04T00:00:00")]
+    assert query(db_path, "SELECT sub_id, committee_id FROM donations ORDER BY sub_id") == [
+        ("1", "C00000001"), ("2", "C00000003"), ("3", "C00000001")]
+
+
+def test_the_last_page_of_a_chain_completes_every_member(conn: sqlite3.Connection,
+                                                         db_path: Path) -> None:
+    save_page(conn, page([record(str(n), committee_id=c) for n, c in enumerate(CHAIN)],
+                         {"last_index": "2"}, new_pass=True, members=CHAIN), NOW)
+    conn.execute("INSERT INTO donations (sub_id, committee_id, two_year_transaction_period,"
+                 " first_seen_at, last_seen_at) VALUES ('old', 'C00000002', 2024, ?, ?)",
+                 (NOW, NOW))
+    result = save_page(conn, page([], None, done=True, new_pass=True, members=CHAIN), LATER)
+    assert result.completed == tuple((c, UNIT[1]) for c in CHAIN)
+    assert result.superseded == 4  # a full pass that read nothing: every row of each member
+    for unit in units(db_path).values():
+        assert (unit["status"], unit["chain_id"], unit["cursor"], unit["completed_at"]) == (
+            "complete", None, None, LATER)
+
+
+def test_a_split_moves_only_the_part_that_paged(conn: sqlite3.Connection, db_path: Path) -> None:
+    at_split = {"last_index": "5", "last_contribution_receipt_date": "2024-03-01"}
+    save_page(conn, page([record("5", committee_id="C00000002")], at_split, new_pass=True,
+                         members=CHAIN, chain=1), NOW)
+    later = {"last_index": "9", "last_contribution_receipt_date": "2024-05-01"}
+    save_page(conn, page([record("9", committee_id="C00000002")], later,
+                         members=("C00000002",), chain=2), LATER)
+    state = units(db_path)
+    assert (state["C00000002"]["chain_id"], json.loads(state["C00000002"]["cursor"])) == (
+        2, later)
+    for other in ("C00000001", "C00000003"):  # they resume from the split point as chain 1
+        assert (state[other]["chain_id"], json.loads(state[other]["cursor"])) == (1, at_split)
+        assert state[other]["status"] == "running"
+
+
+def test_a_failed_unit_leaves_its_chain(conn: sqlite3.Connection, db_path: Path) -> None:
+    save_page(conn, page([], {"last_index": "1"}, new_pass=True, members=CHAIN, chain=4), NOW)
+    writer.fail_unit(conn, UnitFailed("C00000003", UNIT[1], "422: no such committee"), LATER)
+    unit = units(db_path)["C00000003"]
+    assert (unit["status"], unit["chain_id"], json.loads(unit["cursor"])) == (
+        "failed", None, {"last_index": "1"})
 
 
 # --- atomicity: a page commits whole or not at all --------------------------------------------
@@ -218,7 +294,7 @@ def test_a_row_failing_mid_page_leaves_neither_rows_nor_cursor(first_page: sqlit
     assert_only_first_page(db_path)
 
 
-@pytest.mark.parametrize("step", ["_advance_unit", "_complete_unit"])
+@pytest.mark.parametrize("step", ["_advance_chain", "_complete_unit"])
 def test_a_failure_after_the_rows_rolls_them_back(first_page: sqlite3.Connection, db_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch,
                                                   step: str) -> None:
@@ -262,8 +338,7 @@ def finish(*threads: threading.Thread) -> None:
 def test_the_writer_commits_each_message_and_reports_it(db_path: Path) -> None:
     seen: list[tuple[CommitResult, int]] = []
     messages: list[object] = [
-        PassStarted(*UNIT, min_load_date=None, sort=SORT),
-        page([record("1"), record(None)], {"last_index": "1"}),
+        page([record("1"), record(None)], {"last_index": "1"}, new_pass=True),
         page([record("1"), record("2")], None, done=True),
     ]
     thread, stop, producer = run_writer(
@@ -272,7 +347,8 @@ def test_the_writer_commits_each_message_and_reports_it(db_path: Path) -> None:
     assert thread.error is None and not stop.is_set() and not thread.daemon
     assert [r.message for r, _ in seen] == messages
     assert [(r.inserted, r.unchanged, r.skipped_no_sub_id) for r, _ in seen] == [
-        (0, 0, 0), (1, 0, 1), (1, 1, 0)]
+        (1, 0, 1), (1, 1, 0)]
+    assert [r.completed for r, _ in seen] == [(), (UNIT,)]
     assert {ident for _, ident in seen} == {thread.ident}  # called in the writer thread only
     assert unit_row(db_path)["status"] == "complete"
 
@@ -288,7 +364,7 @@ def test_producers_never_hang_when_the_writer_cannot_open(tmp_path: Path) -> Non
 
 
 def test_producers_never_hang_when_the_writer_fails_mid_stream(db_path: Path) -> None:
-    bad = PageFetched(None, 2024, [], None, False, 1)  # type: ignore[arg-type]
+    bad = PageFetched(1, 2024, (None,), [], None, False)  # type: ignore[arg-type]
     messages: list[object] = [page([record("1")], {"last_index": "1"}), bad]
     messages += [page([record(str(i))], {"last_index": str(i)}) for i in range(10, 300)]
     thread, stop, producer = run_writer(db_path, messages)

@@ -60,9 +60,10 @@ def test_without_a_terminal_progress_is_logged(caplog: pytest.LogCaptureFixture)
     outcome = Outcome()
     progress = Progress(outcome, RequestStats(), RateBudget(1000), quiet=False)
     progress.LOG_EVERY_S = 0.0
-    done = PageFetched("C00000001", 2024, rows=[], cursor=None, done=True, requests=1)
+    done = PageFetched(1, 2024, ("C00000001",), rows=[], cursor=None, done=True)
     with caplog.at_level(logging.INFO, logger="sync_donations"), progress.running(3):
-        progress.on_commit(CommitResult(done, inserted=7, updated=1))
+        progress.on_commit(CommitResult(done, inserted=7, updated=1,
+                                        completed=(("C00000001", 2024),)))
     assert "progress: 1/3 units, 8 rows new or updated" in caplog.text
     assert outcome.rows["inserted"] == 7 and outcome.rows["updated"] == 1
 
@@ -70,7 +71,7 @@ def test_without_a_terminal_progress_is_logged(caplog: pytest.LogCaptureFixture)
 def test_quiet_logs_no_progress(caplog: pytest.LogCaptureFixture) -> None:
     progress = Progress(Outcome(), RequestStats(), RateBudget(1000), quiet=True)
     progress.LOG_EVERY_S = 0.0
-    done = PageFetched("C00000001", 2024, rows=[], cursor=None, done=True, requests=1)
+    done = PageFetched(1, 2024, ("C00000001",), rows=[], cursor=None, done=True)
     with caplog.at_level(logging.INFO, logger="sync_donations"), progress.running(1):
-        progress.on_commit(CommitResult(done, inserted=1))
+        progress.on_commit(CommitResult(done, inserted=1, completed=(("C00000001", 2024),)))
     assert "progress:" not in caplog.text

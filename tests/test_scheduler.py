@@ -1,7 +1,10 @@
-"""The unit scheduler: longest chain first, retries, failures and stops."""
+"""The chain scheduler: union paging, longest chain first, split on growth, bisection of
+failures, restart of refused stored cursors, retries and stops."""
 
 from __future__ import annotations
 
+import itertools
+import random
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -9,138 +12,277 @@ from typing import Any
 import pytest
 
 from fec import scheduler as sched
-from fec.errors import AuthError, BadRequest, QuotaExhausted, TransientError
+from fec.chains import Chain, UnitSpec, group_units
+from fec.errors import AuthError, BadRequest, FecError, QuotaExhausted, TransientError
 from fec.schedule_a import Page
-from fec.scheduler import Unit, UnitScheduler
+from fec.scheduler import ChainScheduler
+
+PER_PAGE = 10
 
 
-class FakePaging:
-    """Stands in for iter_pages: `sizes` pages per committee, with a count on each page."""
+class FakeUnion:
+    """Stands in for iter_pages: every committee's rows sit at distinct positions of one total
+    order, and a chain pages the union of its members' rows after its cursor, as OpenFEC
+    pages several committee_id values. `refuse` raises for chains whose request matches."""
 
-    def __init__(self, sizes: dict[str, int], per_page: int = 10,
-                 fail: dict[str, list[BaseException]] | None = None):
-        self.sizes, self.per_page = sizes, per_page
-        self.fail = fail or {}
-        self.fetched: list[tuple[str, int]] = []
+    def __init__(self, sizes: dict[str, int], seed: int = 1) -> None:
+        rng = random.Random(seed)
+        slots = rng.sample(range(10 * sum(sizes.values()) + 10), sum(sizes.values()))
+        self.rows: dict[str, list[int]] = {}
+        for committee, size in sizes.items():
+            self.rows[committee], slots = sorted(slots[:size]), slots[size:]
+        self.requests: list[tuple[tuple[str, ...], Any]] = []  # (members, cursor sent)
+        self.served: list[tuple[str, int]] = []
+        self.refuse: list[tuple[Any, FecError]] = []  # (predicate(members, cursor), error)
         self.lock = threading.Lock()
 
-    def __call__(self, client: Any, committee_ids: list[str], cycle: int, *, per_page: int,
-                 min_load_date: str | None, cursor: dict[str, Any] | None) -> Iterator[Page]:
-        committee = committee_ids[0]
-        start = cursor["n"] if cursor else 0
-        total = self.sizes[committee]
-        for n in range(start, total):
-            errors = self.fail.get(committee)
-            if errors:
-                raise errors.pop(0)
+    def __call__(self, client: Any, committee_ids: tuple[str, ...], cycle: int, *,
+                 per_page: int, min_load_date: str | None, cursor: dict[str, Any] | None,
+                 window: Any, kind: str) -> Iterator[Page]:
+        union = sorted((pos, c) for c in committee_ids for pos in self.rows[c])
+        while True:
             with self.lock:
-                self.fetched.append((committee, n))
-            done = n == total - 1
-            yield Page(rows=[{"sub_id": f"{committee}-{n}"}], cursor=None if done else {"n": n + 1},
-                       done=done, count=total * self.per_page)
+                self.requests.append((tuple(committee_ids), cursor))
+                for test, error in self.refuse:
+                    if test(committee_ids, cursor):
+                        raise error
+                after = cursor["pos"] if cursor else -1
+                page = [(pos, c) for pos, c in union if pos > after][:per_page]
+                self.served += [(c, pos) for pos, c in page]
+            done = len(page) < per_page
+            cursor = None if done else {"pos": page[-1][0]}
+            yield Page([{"sub_id": str(pos), "committee_id": c} for pos, c in page], cursor,
+                       done, len(union), True)
+            if done:
+                return
+
+    def everything(self) -> list[tuple[str, int]]:
+        return sorted((c, pos) for c, rows in self.rows.items() for pos in rows)
 
 
-def run(paging: FakePaging, units: list[Unit], monkeypatch, concurrency: int = 1):
-    monkeypatch.setattr(sched, "iter_pages", paging)
-    pages: list[tuple[str, bool]] = []
-    failed: list[tuple[str, str]] = []
+class Recorder:
+    def __init__(self) -> None:
+        self.pages: list[tuple[tuple[str, ...], bool]] = []
+        self.done: list[str] = []
+        self.failed: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+
+    def on_page(self, chain: Chain, page: Page) -> None:
+        with self.lock:
+            self.pages.append((chain.committee_ids, page.done))
+            if page.done:
+                self.done += chain.committee_ids
+
+    def on_failed(self, chain: Chain, exc: FecError) -> None:
+        self.failed += [(c, str(exc)) for c in chain.committee_ids]
+
+
+def scheduler_for(fake: FakeUnion, monkeypatch: pytest.MonkeyPatch, concurrency: int = 1,
+                  **kwargs: Any) -> tuple[ChainScheduler, Recorder, threading.Event]:
+    monkeypatch.setattr(sched, "iter_pages", fake)
+    seen = Recorder()
     stop = threading.Event()
-    scheduler = UnitScheduler(
-        client=None, per_page=10, concurrency=concurrency, stop=stop,  # type: ignore[arg-type]
-        on_page=lambda unit, page: pages.append((unit.committee_id, page.done)),
-        on_failed=lambda unit, exc: failed.append((unit.committee_id, str(exc))),
-    )
-    return scheduler, stop, pages, failed
+    scheduler = ChainScheduler(
+        client=None, per_page=PER_PAGE, concurrency=concurrency, stop=stop,  # type: ignore[arg-type]
+        on_page=seen.on_page, on_failed=seen.on_failed, ids=itertools.count(100), **kwargs)
+    return scheduler, seen, stop
 
 
-def test_first_pages_come_before_a_chain_shorter_than_a_fair_share(monkeypatch) -> None:
-    # One worker: no chain is ever a bigger share than the rest, so every unit's size is
-    # learned first (one of them might hide the longest chain), then the chain runs.
-    paging = FakePaging({"A": 1, "B": 1, "BIG": 5, "C": 1, "D": 1})
-    units = [Unit(c, 2026) for c in ("A", "BIG", "B", "C", "D")]
-    scheduler, _, _, _ = run(paging, units, monkeypatch)
-    scheduler.run(units)
-    order = [committee for committee, _ in paging.fetched]
-    assert order == ["A", "BIG", "B", "C", "D", "BIG", "BIG", "BIG", "BIG"]
+def chains_of(*groups: tuple[str, ...], cycle: int = 2026) -> list[Chain]:
+    return [Chain(n, cycle, group) for n, group in enumerate(groups, 1)]
 
 
-def pick(concurrency: int, known: dict[str, int], sizes: dict[str, int],
-         unknown: list[str]) -> str:
-    scheduler = UnitScheduler(
-        client=None, per_page=10, concurrency=concurrency,  # type: ignore[arg-type]
-        stop=threading.Event(), on_page=lambda u, p: None, on_failed=lambda u, e: None,
-    )
-    for committee, left in known.items():
-        scheduler._sizes[(committee, 2026)] = sizes[committee]
-        scheduler._push(Unit(committee, 2026), left)
-    for committee in unknown:
-        scheduler._push(Unit(committee, 2026), None)
-    return scheduler._pop().committee_id
+def per_unit_minimum(sizes: dict[str, int]) -> int:
+    return sum(size // PER_PAGE + 1 for size in sizes.values())
 
 
-def test_a_chain_bigger_than_a_fair_share_goes_first() -> None:
-    # 20 pages left; 3 unknown units at the mean known size (11.5): share (20 + 34.5) / 4
-    assert pick(4, {"BIG": 20, "X": 1}, {"BIG": 21, "X": 2}, ["U1", "U2", "U3"]) == "BIG"
+# --- paging unions ----------------------------------------------------------------------------
 
 
-def test_below_a_fair_share_an_unknown_first_page_goes_first() -> None:
-    assert pick(4, {"BIG": 5, "X": 1}, {"BIG": 21, "X": 2}, ["U1", "U2", "U3"]) == "U1"
+def test_every_row_once_with_threads_and_fewer_requests_than_unit_by_unit(monkeypatch) -> None:
+    sizes = {f"C{i:02d}": (i * 7) % 23 for i in range(30)}
+    fake = FakeUnion(sizes)
+    chains = group_units([UnitSpec(c, 2026, None, None) for c in sizes], per_page=PER_PAGE,
+                         concurrency=8, ids=itertools.count(1))
+    scheduler, seen, _ = scheduler_for(fake, monkeypatch, concurrency=8)
+    scheduler.run(chains)
+    assert sorted(fake.served) == fake.everything()  # no row lost, none twice
+    assert sorted(seen.done) == sorted(sizes)
+    assert seen.failed == []
+    assert len(fake.requests) < per_unit_minimum(sizes)
 
 
-def test_with_nothing_unknown_the_longest_known_chain_goes_first() -> None:
-    assert pick(4, {"A": 2, "BIG": 9, "B": 3}, {"A": 3, "BIG": 10, "B": 4}, []) == "BIG"
+def test_a_chain_far_bigger_than_a_fair_share_is_split_at_its_cursor(monkeypatch) -> None:
+    sizes = {"BIG": 400, **{f"S{i}": 3 for i in range(9)}}
+    fake = FakeUnion(sizes)
+    scheduler, seen, _ = scheduler_for(fake, monkeypatch, concurrency=4)
+    scheduler.run(chains_of(tuple(sorted(sizes))))
+    assert sorted(fake.served) == fake.everything()
+    assert sorted(seen.done) == sorted(sizes)
+    # The split parts resumed from the union's cursor: the first request of a smaller chain
+    # carried a cursor, and BIG ended up paging alone.
+    split = [(members, cursor) for members, cursor in fake.requests if len(members) < 10]
+    assert split and split[0][1] is not None
+    assert ("BIG",) in {members for members, _ in fake.requests}
+    assert len(fake.requests) <= per_unit_minimum(sizes)
 
 
-def test_prior_sizes_from_the_last_pass_count_as_known() -> None:
-    # Units planned with the size of their last pass enter as known chains.
-    scheduler = UnitScheduler(
-        client=None, per_page=10, concurrency=2,  # type: ignore[arg-type]
-        stop=threading.Event(), on_page=lambda u, p: None, on_failed=lambda u, e: None,
-    )
-    for unit in (Unit("A", 2026), Unit("B", 2026, expected_pages=1),
-                 Unit("BIG", 2026, expected_pages=8)):
-        scheduler._push(unit, unit.expected_pages)
-    assert [scheduler._pop().committee_id for _ in range(3)] == ["BIG", "A", "B"]
+def test_a_chain_within_its_fair_share_is_not_split(monkeypatch) -> None:
+    sizes = {f"S{i}": 12 for i in range(10)}
+    fake = FakeUnion(sizes)
+    scheduler, _, _ = scheduler_for(fake, monkeypatch, concurrency=1)
+    scheduler.run(chains_of(tuple(sorted(sizes))))
+    assert {members for members, _ in fake.requests} == {tuple(sorted(sizes))}
+    assert len(fake.requests) == 120 // PER_PAGE + 1
 
 
-def test_every_page_of_every_unit_once_with_threads(monkeypatch) -> None:
-    sizes = {f"C{i}": (i % 7) + 1 for i in range(30)}
-    paging = FakePaging(sizes)
-    units = [Unit(c, 2026) for c in sizes]
-    scheduler, _, pages, failed = run(paging, units, monkeypatch, concurrency=8)
-    scheduler.run(units)
-    want = [(c, n) for c, size in sizes.items() for n in range(size)]
-    assert sorted(paging.fetched) == sorted(want)
-    assert sorted(c for c, done in pages if done) == sorted(sizes)
-    assert failed == []
+# --- failures stay per unit -------------------------------------------------------------------
 
 
-def test_transient_failure_is_retried_once_from_the_last_cursor(monkeypatch) -> None:
-    paging = FakePaging({"A": 3}, fail={"A": [TransientError("503 again")]})
-    units = [Unit("A", 2026)]
-    scheduler, _, pages, failed = run(paging, units, monkeypatch)
-    scheduler.run(units)
-    assert [n for _, n in paging.fetched] == [0, 1, 2]
-    assert failed == []
+def test_a_rejected_chain_is_bisected_until_the_unit_at_fault_fails_alone(monkeypatch) -> None:
+    sizes = {f"C{i}": 5 for i in range(7)} | {"BAD": 5}
+    fake = FakeUnion(sizes)
+    fake.refuse.append((lambda members, cursor: "BAD" in members,
+                        BadRequest(422, "Invalid committee_id")))
+    scheduler, seen, _ = scheduler_for(fake, monkeypatch)
+    scheduler.run(chains_of(tuple(sorted(sizes))))
+    assert [c for c, _ in seen.failed] == ["BAD"]
+    assert "HTTP 422" in seen.failed[0][1]
+    assert sorted(seen.done) == sorted(c for c in sizes if c != "BAD")
+    assert sorted(fake.served) == [r for r in fake.everything() if r[0] != "BAD"]
+    refused = [m for m, _ in fake.requests if "BAD" in m]
+    assert len(refused) == 4  # 8 -> 4 -> 2 -> 1: log2(8) + 1 requests to find it
 
 
-def test_unit_that_keeps_failing_is_reported_and_others_go_on(monkeypatch) -> None:
-    paging = FakePaging({"A": 2, "B": 2}, fail={"A": [BadRequest(422, "Invalid committee_id")]})
-    units = [Unit("A", 2026), Unit("B", 2026)]
-    scheduler, _, _, failed = run(paging, units, monkeypatch)
-    scheduler.run(units)
-    assert [c for c, _ in failed] == ["A"]
-    assert [c for c, _ in paging.fetched] == ["B", "B"]
+def test_a_refused_stored_cursor_restarts_the_pass_once(monkeypatch) -> None:
+    fake = FakeUnion({"A": 25, "B": 4})
+    stale = {"pos": "2020-01-01T00:00:00"}  # a cursor format the API no longer accepts
+    fake.refuse.append((lambda members, cursor: cursor == stale,
+                        BadRequest(422, "Invalid date.")))
+    scheduler, seen, _ = scheduler_for(fake, monkeypatch)
+    chain = Chain(1, 2026, ("A", "B"), cursor=stale, starts_pass=False, resumed=True)
+    scheduler.run([chain])
+    assert seen.failed == []
+    assert fake.requests[1] == (("A", "B"), None)  # from the start, not bisected
+    assert sorted(fake.served) == fake.everything()
+    assert sorted(seen.done) == ["A", "B"]
+
+
+def test_a_restarted_unit_that_is_refused_again_fails(monkeypatch) -> None:
+    fake = FakeUnion({"A": 25})
+    fake.refuse.append((lambda members, cursor: True, BadRequest(422, "Invalid date.")))
+    scheduler, seen, _ = scheduler_for(fake, monkeypatch)
+    scheduler.run([Chain(1, 2026, ("A",), cursor={"pos": 3}, starts_pass=False, resumed=True)])
+    assert [c for c, _ in seen.failed] == ["A"]
+    assert [cursor for _, cursor in fake.requests] == [{"pos": 3}, None]
+
+
+def test_a_cursor_confirmed_in_this_run_is_not_restarted(monkeypatch) -> None:
+    fake = FakeUnion({"A": 25})
+    fake.refuse.append((lambda members, cursor: bool(cursor) and cursor["pos"] > 0,
+                        BadRequest(422, "Invalid date.")))
+    scheduler, seen, _ = scheduler_for(fake, monkeypatch)
+    scheduler.run([Chain(1, 2026, ("A",))])
+    assert [c for c, _ in seen.failed] == ["A"]
+    assert len(fake.requests) == 2  # the first page, then the refusal: no restart
+
+
+def test_a_transient_failure_is_retried_once_from_the_last_cursor(monkeypatch) -> None:
+    fake = FakeUnion({"A": 35})
+    failures = [TransientError("503 again")]
+    fake.refuse.append((lambda members, cursor: bool(cursor and failures) and failures.pop(0)
+                        is not None, TransientError("503 again")))
+    scheduler, seen, _ = scheduler_for(fake, monkeypatch)
+    scheduler.run([Chain(1, 2026, ("A",))])
+    assert seen.failed == []
+    first_cursor = fake.requests[1][1]
+    assert first_cursor is not None and fake.requests[2][1] == first_cursor
+    assert sorted(fake.served) == fake.everything()
 
 
 @pytest.mark.parametrize("exc", [QuotaExhausted("quota spent", resume_after=0.0),
                                  AuthError("API_KEY_INVALID", "invalid key")])
 def test_stop_reasons_halt_everything_and_are_raised(monkeypatch, exc) -> None:
-    paging = FakePaging({"A": 2, "B": 2, "C": 2}, fail={"B": [exc]})
-    units = [Unit(c, 2026) for c in ("A", "B", "C")]
-    scheduler, stop, _, failed = run(paging, units, monkeypatch)
+    fake = FakeUnion({"A": 15, "B": 15, "C": 15})
+    fake.refuse.append((lambda members, cursor: members == ("B",), exc))
+    scheduler, seen, stop = scheduler_for(fake, monkeypatch)
     with pytest.raises(type(exc)):
-        scheduler.run(units)
+        scheduler.run(chains_of(("A",), ("B",), ("C",)))
     assert stop.is_set()
-    assert ("C", 0) not in paging.fetched
-    assert failed == []
+    assert ("C",) not in {m for m, _ in fake.requests}
+    assert seen.failed == []
+
+
+# --- choosing the next page -------------------------------------------------------------------
+
+
+def pick(concurrency: int, known: dict[str, tuple[int, int]], unknown: list[str]) -> str:
+    """`known`: (pages left, pages in all) per chain; unknown chains have no count yet."""
+    scheduler = ChainScheduler(
+        client=None, per_page=PER_PAGE, concurrency=concurrency,  # type: ignore[arg-type]
+        stop=threading.Event(), on_page=lambda c, p: None, on_failed=lambda c, e: None,
+        ids=itertools.count(50),
+    )
+    for n, (name, (left, size)) in enumerate(known.items()):
+        chain = Chain(n, 2026, (name,), member_rows={name: (size - left) * PER_PAGE})
+        chain.count = size * PER_PAGE
+        scheduler._push(chain)
+    for n, name in enumerate(unknown, 20):
+        scheduler._push(Chain(n, 2026, (name,)))
+    task = scheduler._pop()
+    assert isinstance(task, Chain)
+    return task.committee_ids[0]
+
+
+def test_a_chain_bigger_than_a_fair_share_goes_first() -> None:
+    # 20 pages left; 3 unknown chains at the mean known size (11.5): share (21 + 34.5) / 4
+    assert pick(4, {"BIG": (20, 21), "X": (1, 2)}, ["U1", "U2", "U3"]) == "BIG"
+
+
+def test_below_a_fair_share_an_unknown_first_page_goes_first() -> None:
+    # 5 pages left; share (6 + 3 x 11.5) / 4 = 10.1
+    assert pick(4, {"BIG": (5, 21), "X": (1, 2)}, ["U1", "U2", "U3"]) == "U1"
+
+
+def test_with_nothing_unknown_the_longest_known_chain_goes_first() -> None:
+    assert pick(4, {"A": (2, 3), "BIG": (9, 10), "B": (3, 4)}, []) == "BIG"
+
+
+def test_prior_sizes_count_as_known() -> None:
+    chains = group_units([UnitSpec("A", 2026, None, None), UnitSpec("B", 2026, None, 5),
+                          UnitSpec("BIG", 2026, None, 80)], per_page=PER_PAGE, concurrency=2,
+                         ids=itertools.count(1))
+    scheduler = ChainScheduler(
+        client=None, per_page=PER_PAGE, concurrency=2,  # type: ignore[arg-type]
+        stop=threading.Event(), on_page=lambda c, p: None, on_failed=lambda c, e: None,
+        ids=itertools.count(50),
+    )
+    for chain in chains:
+        scheduler._push(chain)
+    order = [scheduler._pop() for _ in chains]
+    assert [c.committee_ids for c in order if isinstance(c, Chain)] == [
+        ("BIG",), ("A",), ("B",)]
+
+
+class Probe:
+    def __init__(self, name: str, log: list[str], error: FecError | None = None) -> None:
+        self.label, self.log, self.error = name, log, error
+
+    def run(self) -> None:
+        self.log.append(self.label)
+        if self.error is not None:
+            raise self.error
+
+
+def test_jobs_run_ahead_of_pages_and_their_failures_are_reported(monkeypatch) -> None:
+    fake = FakeUnion({"A": 5})
+    log: list[str] = []
+    failed: list[tuple[str, str]] = []
+    scheduler, seen, _ = scheduler_for(
+        fake, monkeypatch, on_chain_done=lambda chain, page: [Probe("after A", log)],
+        on_job_failed=lambda job, exc: failed.append((job.label, str(exc))))
+    scheduler.run(chains_of(("A",)), jobs=[Probe("first", log),
+                                          Probe("broken", log, TransientError("502"))])
+    assert log == ["first", "broken", "after A"]
+    assert failed == [("broken", "502")]
+    assert seen.done == ["A"]

@@ -1,0 +1,1 @@
+"""Where fec/ (OpenFEC over HTTP) and db/ (SQLite) meet: the orchestration of a sync."""
