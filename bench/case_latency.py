@@ -2,7 +2,7 @@
 
 The fake waits LATENCY per request plus PER_ROW per row it returns. The ideal schedule
 is computed from the fake's request log of the same run: the look-ups one after another,
-then max(the longest unit's chain of Schedule A requests, all Schedule A requests / C).
+then max(the longest chain of dependent Schedule A requests, all Schedule A requests / C).
 """
 
 from __future__ import annotations
@@ -114,17 +114,17 @@ def markdown(result: dict[str, Any]) -> str:
         f"{', '.join(str(r.concurrency) for r in rows if not r.sizes_known)}"
         " (each on a fresh database).",
         "",
-        "Ideal = look-ups in sequence + max(longest unit's chain, total Schedule A latency / C),"
+        "Ideal = look-ups in sequence + max(longest chain of requests that each need the last one's cursor, total Schedule A latency / C),"
         " every request costed at the fake's fixed latency + per-row cost for the rows it "
         "returned, from the fake's log of the same run.",
         "",
         common.table(
-            ["C", "wall (s)", "ideal (s)", "ratio", "look-ups (s)", "longest unit (s)",
+            ["C", "wall (s)", "ideal (s)", "ratio", "look-ups (s)", "longest chain (s)",
              "total / C (s)", "CLI elapsed_s", "ideal from fake's service time (s)",
              "ratio to that", "CLI CPU (s)", "requests"],
             [(f"{r.concurrency}" + (" (--full re-run, sizes known)" if r.sizes_known else ""),
               f"{r.wall_s:.2f}", f"{r.ideal.ideal_s:.2f}", f"**{r.ratio:.2f}x**",
-              f"{r.ideal.lookups_s:.2f}", f"{r.ideal.longest_unit_s:.2f}",
+              f"{r.ideal.lookups_s:.2f}", f"{r.ideal.longest_chain_s:.2f}",
               f"{r.ideal.total_schedule_a_s / r.concurrency:.2f}", f"{r.cli_elapsed_s:.2f}",
               f"{r.served.ideal_s:.2f}", f"{r.wall_s / r.served.ideal_s:.2f}x",
               f"{r.cpu_s:.1f}", r.requests) for r in rows],

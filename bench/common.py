@@ -18,7 +18,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,22 +150,17 @@ def command_text(run: CliRun, fake: Any) -> str:
 # --- the fake's log: units, request latencies, the ideal schedule -------------------------
 
 
-def unit_of(entry: Any) -> tuple[tuple[str, ...], str]:
-    return (tuple(sorted(entry.params.get("committee_id", []))),
-            ",".join(entry.params.get("two_year_transaction_period", [])))
-
-
 @dataclass
 class Schedule:
     lookups_s: float  # the look-up requests, one after another
-    longest_unit_s: float  # the longest unit's chain of Schedule A requests
+    longest_chain_s: float  # the longest chain of Schedule A requests, each needing the last
     total_schedule_a_s: float  # every Schedule A request, end to end
     concurrency: int
     requests: int
 
     @property
     def schedule_a_s(self) -> float:
-        return max(self.longest_unit_s, self.total_schedule_a_s / self.concurrency)
+        return max(self.longest_chain_s, self.total_schedule_a_s / self.concurrency)
 
     @property
     def ideal_s(self) -> float:
@@ -177,6 +171,10 @@ def ideal_schedule(log: Iterable[Any], concurrency: int, *, latency: float | Non
                    per_row: float = 0.0) -> Schedule:
     """The best any scheduler could do with these requests on `concurrency` connections.
 
+    A Schedule A request that sends a cursor cannot start before the request that returned
+    that cursor has answered: chains of such requests (through splits, too) are followed
+    through the fake's log, and the longest one bounds the wall time.
+
     With `latency` given, a request costs latency + per_row x rows it returned (what the
     fake was told to wait); without, it costs the service time the fake measured.
     """
@@ -185,17 +183,21 @@ def ideal_schedule(log: Iterable[Any], concurrency: int, *, latency: float | Non
             return float(entry.service_s)
         return latency + (per_row * entry.rows if entry.rows else 0.0)
 
-    lookups = 0.0
-    chains: dict[tuple[tuple[str, ...], str], float] = defaultdict(float)
+    lookups = total = longest = 0.0
+    ends: dict[str, float] = {}  # a cursor's last_index -> the chain's cost up to its answer
     requests = 0
-    for entry in log:
+    for entry in log:  # in answer order: a cursor's answer is logged before its use
         if entry.kind == "lookup":
             lookups += cost(entry)
         elif entry.kind == "schedule_a":
-            chains[unit_of(entry)] += cost(entry)
+            sent = (entry.params.get("last_index") or [None])[0]
+            path = ends.get(sent, 0.0) + cost(entry) if sent else cost(entry)
+            if entry.next_index:
+                ends[entry.next_index] = max(ends.get(entry.next_index, 0.0), path)
+            longest = max(longest, path)
+            total += cost(entry)
             requests += 1
-    return Schedule(lookups, max(chains.values(), default=0.0), sum(chains.values()),
-                    concurrency, requests)
+    return Schedule(lookups, longest, total, concurrency, requests)
 
 
 def keyset_minimum(unit_rows: Iterable[int], per_page: int) -> int:

@@ -56,6 +56,7 @@ class Logged:
     key_via: str | None = None  # "header", "query" or "basic"
     rows: int = 0  # result rows in the answer
     service_s: float = 0.0  # seconds from the request's arrival to its answer (API requests)
+    next_index: str | None = None  # the answer's last_indexes.last_index (Schedule A pages)
 
 
 def encode_success(body: Any) -> bytes:
@@ -126,6 +127,7 @@ class FakeOpenFec:
                  disabled_keys: Sequence[str] = (), rate_limit: tuple[int, float] | None = None,
                  send_retry_after: bool = True, latency: float = 0.0,
                  per_row_latency: float = 0.0, faults: Faults | None = None, seed: int = 0,
+                 exact_count_limit: int = schedule_a.EXACT_COUNT_LIMIT,
                  host: str = "127.0.0.1", port: int = 0) -> None:
         self.world = world
         self.api_keys = frozenset(api_keys)
@@ -134,6 +136,7 @@ class FakeOpenFec:
         self.send_retry_after = send_retry_after
         self.latency = latency
         self.per_row_latency = per_row_latency
+        self.exact_count_limit = exact_count_limit  # above it, `count` is an estimate
         self._window = RollingWindow(rate_limit[0], rate_limit[1]) if rate_limit else None
         self._faults = FaultInjector(faults, seed)
         self._log: list[Logged] = []
@@ -255,9 +258,10 @@ class FakeOpenFec:
         kind = kind_of(path)
         key, via = api_key_of(h.headers, params)
 
-        def log(status: int, fault: str | None = None, rows: int = 0) -> None:
+        def log(status: int, fault: str | None = None, rows: int = 0,
+                next_index: str | None = None) -> None:
             self._record(Logged(path, params, status, kind, fault, key, via, rows,
-                                time.monotonic() - arrived))
+                                time.monotonic() - arrived, next_index))
 
         refused = check_key(key, self.api_keys, self.disabled_keys)
         if refused:
@@ -283,10 +287,10 @@ class FakeOpenFec:
         if fault is not None and fault.mode != "truncated":
             self._fail(h, fault, headers, log)
             return
-        status, body, rows = self._route(path, params)
+        status, body, rows, next_index = self._route(path, params)
         if rows and self.per_row_latency:
             time.sleep(self.per_row_latency * rows)
-        log(status, fault.mode if fault else None, rows)
+        log(status, fault.mode if fault else None, rows, next_index)
         self._send(h, status, body, JSON, headers, truncate=fault is not None)
 
     def _fail(self, h: BaseHTTPRequestHandler, fault: Fault, headers: dict[str, str],
@@ -302,26 +306,30 @@ class FakeOpenFec:
         log(fault.status, fault.mode)
         self._send(h, fault.status, body, content_type, headers)
 
-    def _route(self, path: str, params: dict[str, list[str]]) -> tuple[int, bytes, int]:
+    def _route(self, path: str,
+               params: dict[str, list[str]]) -> tuple[int, bytes, int, str | None]:
         try:
             match = _SCHEDULE_A.fullmatch(path)
             if match:
                 sub_id = match.group("sub_id")
                 if sub_id == "efile":
                     raise ApiError("The e-filing view is not simulated", 404)
-                answer = schedule_a.search(self.world, params, sub_id)
-                return 200, encode_answer(answer), answer.rows
+                answer = schedule_a.search(self.world, params, sub_id,
+                                           exact_limit=self.exact_count_limit)
+                return 200, encode_answer(answer), answer.rows, answer.next_index
             if _COMMITTEES.fullmatch(path):
-                return 200, encode_success(committees.committee_list(self.world, params)), 0
+                found = committees.committee_list(self.world, params)
+                return 200, encode_success(found), 0, None
             match = _CANDIDATE_COMMITTEES.fullmatch(path)
             if match:
                 found = committees.candidate_committees(self.world, match["candidate"], params)
-                return 200, encode_success(found), 0
+                return 200, encode_success(found), 0, None
             raise ApiError("Not found", 404)
         except ApiError as exc:
-            return exc.status, encode_error(exc.body()), 0
+            return exc.status, encode_error(exc.body()), 0, None
         except ValueError:
-            return 500, encode_error({"message": "Internal Server Error", "status": 500}), 0
+            error = {"message": "Internal Server Error", "status": 500}
+            return 500, encode_error(error), 0, None
 
     @staticmethod
     def _send(h: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str,

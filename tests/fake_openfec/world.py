@@ -201,6 +201,77 @@ class World:
                     self.version += 1
         return removed
 
+    def add_new_filings(self, n: int, now: MutationTime = None) -> list[str]:
+        """New rows in campaign units with RECENT receipt dates (the 30 days before the
+        world's as_of date), loaded `now`: what a nightly load mostly brings."""
+        loaded = self._now(now)
+        units = sorted(self.campaign_units())
+        added: list[str] = []
+        with self._lock:
+            for _ in range(n if units else 0):
+                cid, cycle = self._rng.choice(units)
+                start, end = cycle_bounds(cycle, self.as_of)
+                recent = (max(start, end - timedelta(days=30)), end)
+                row = make_row(self._rng, cid, cycle, recent, self._used, loaded=loaded)
+                self._by_committee[cid][row.sub_id] = row
+                self._late.add(row.sub_id)
+                self.version += 1
+                added.append(row.sub_id)
+        return added
+
+    def amend_reports(self, n: int, now: MutationTime = None) -> tuple[list[str], list[str]]:
+        """Whole reports amended: in each of `n` campaign units, the rows of one quarter
+        disappear and replacements arrive (new sub_ids, amendment indicator "A", receipt
+        dates in the same quarter, loaded `now`), one more or one fewer now and then.
+        Returns (sub_ids removed, sub_ids added)."""
+        loaded = self._now(now)
+        removed: list[str] = []
+        added: list[str] = []
+        units = sorted(self.campaign_units())
+        for cid, cycle in self._rng.sample(units, min(n, len(units))):
+            with self._lock:
+                rows = self._by_committee[cid]
+                dated = sorted((r for r in rows.values() if r.cycle == cycle and r.date
+                                and r.sub_id not in self._late), key=lambda r: r.sid)
+                if not dated:
+                    continue
+                quarter = _quarter(self._rng.choice(dated).date or "")
+                report = [r for r in dated if _quarter(r.date or "") == quarter]
+                for row in report:
+                    del rows[row.sub_id]
+                    removed.append(row.sub_id)
+                bounds = _quarter_bounds(quarter, self.as_of)
+                for _ in range(max(len(report) + self._rng.choice((-1, 0, 0, 0, 1)), 0)):
+                    row = make_row(self._rng, cid, cycle, bounds, self._used, loaded=loaded)
+                    rows[row.sub_id] = row
+                    self._late.add(row.sub_id)
+                    added.append(row.sub_id)
+                self.version += 1
+        return removed, added
+
+    def nightly_load(self, *, new: int = 0, late: int = 0, corrected: int = 0,
+                     amended_reports: int = 0, deleted: int = 0,
+                     now: MutationTime = None) -> dict[str, list[str]]:
+        """One night of FEC processing: what each kind of change touched, by sub_id."""
+        out = {"corrected": self.correct_rows(corrected, now),
+               "deleted": self.amend_away(deleted)}
+        out["amended_away"], out["amended_in"] = self.amend_reports(amended_reports, now)
+        out["new"] = self.add_new_filings(new, now)
+        out["late"] = self.add_late_filings(late, now)
+        return out
+
+
+def _quarter(day: str) -> str:
+    """'2024Q3' for a date in July-September 2024."""
+    return f"{day[:4]}Q{(int(day[5:7]) - 1) // 3 + 1}"
+
+
+def _quarter_bounds(quarter: str, as_of: date) -> tuple[date, date]:
+    year, number = int(quarter[:4]), int(quarter[5:])
+    start = date(year, 3 * number - 2, 1)
+    end = date(year + 1, 1, 1) if number == 4 else date(year, 3 * number + 1, 1)
+    return start, max(start, min(end - timedelta(days=1), as_of))
+
 
 def generate_world(seed: int, politicians: int = 20, cycles: Sequence[int] = (2024, 2026),
                    rows_scale: float = 1.0, *, as_of: date = DEFAULT_AS_OF,
