@@ -114,7 +114,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"{', '.join(str(r.concurrency) for r in rows if not r.sizes_known)}"
         " (each on a fresh database).",
         "",
-        "Ideal = look-ups in sequence + max(longest chain of requests that each need the last one's cursor, total Schedule A latency / C),"
+        "Ideal = look-ups in sequence + max(longest chain of requests that each need the "
+        "last one's cursor, total Schedule A latency / C),"
         " every request costed at the fake's fixed latency + per-row cost for the rows it "
         "returned, from the fake's log of the same run.",
         "",
