@@ -34,6 +34,7 @@ from fec.committees import CANDIDATES_PER_REQUEST, fetch_committees
 from fec.legislators import DEFAULT_URL as DEFAULT_LEGISLATORS
 from fec.legislators import load_legislators
 from fec.scheduler import FETCH_THREAD_PREFIX
+from sync.checks import CheckTally
 from sync.pipeline import Pipeline
 
 logger = logging.getLogger("sync_donations")
@@ -84,6 +85,7 @@ class Options:
     max_wait: float
     rate_limit: int | None
     quiet: bool
+    verify: bool = True
 
     def public(self) -> dict[str, Any]:
         """The options as recorded in the runs table: everything but the key."""
@@ -111,6 +113,7 @@ class Outcome:
     )
     failures: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     unresolved: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    checks: CheckTally = dataclasses.field(default_factory=CheckTally)
     planned: bool = False  # False when the run ended before units were planned
 
     def as_json(self, stats: RequestStats, elapsed: float) -> dict[str, Any]:
@@ -126,6 +129,7 @@ class Outcome:
             "elapsed_s": round(elapsed, 3),
             "failures": self.failures,
             "unresolved": self.unresolved,
+            "verification": self.checks.as_json(stats.verification),
         }
 
 
@@ -380,16 +384,20 @@ class SyncRun:
                 now=utcnow(), current_run=self.outcome.run_id,
             )
             first_chain_id = state.next_chain_id(conn)
+            planned = {(p.committee_id, p.cycle) for p in plans}
+            unchecked = [unit for unit in state.units_to_check(conn, opts.cycles, opts.politicians)
+                         if unit not in planned] if opts.verify else []
         self.outcome.units.update(total=len(plans) + skipped, skipped=skipped)
         self.outcome.planned = True
         logger.info("%d units to sync, %d fresh ones skipped", len(plans), skipped)
         progress = self.progress = Progress(self.outcome, self.stats, self.budget, opts.quiet)
         pipeline = Pipeline(opts.db, self.client, self.stop, per_page=opts.batch_size,
                             concurrency=opts.concurrency, first_chain_id=first_chain_id,
-                            on_commit=progress.on_commit)
+                            on_commit=progress.on_commit, verify=opts.verify)
+        self.outcome.checks = pipeline.checks
         with progress.running(len(plans)):
             try:
-                pipeline.run(plans)
+                pipeline.run(plans, unchecked)
             finally:
                 self.outcome.failures = pipeline.failures
 
@@ -425,6 +433,9 @@ class SyncRun:
         out.units["failed"] = len(out.failures)
         if out.exit_code == EXIT_OK and out.failures:
             self._set("failed", EXIT_FAILED, f"{len(out.failures)} unit(s) failed")
+        if out.exit_code == EXIT_OK and out.checks.unverified:
+            self._set("failed", EXIT_FAILED, f"{out.checks.unverified} unit(s) still differ "
+                      "from the API's count after repair")
         out.units["complete"] = self.progress.units_done if self.progress else 0
         done = out.units["complete"] + out.units["skipped"] + out.units["failed"]
         out.units["pending"] = max(out.units["total"] - done, 0)
@@ -462,6 +473,12 @@ def print_summary(outcome: Outcome, report: dict[str, Any]) -> None:
         f"{reqs['retries']:,} retries, {reqs['rate_limited']:,} rate-limited; "
         f"{per_request:.1f} rows per Schedule A request; {report['elapsed_s']:.1f}s",
     ]
+    checks = report["verification"]
+    if any(checks[key] for key in ("verified", "unverified", "unchecked")):
+        lines.append(
+            f"counts checked against the API: {checks['verified']} unit(s) verified "
+            f"({checks['repaired']} after repair), {checks['unverified']} still differ, "
+            f"{checks['unchecked']} not checked; {checks['requests']:,} requests")
     for failure in outcome.failures:
         lines.append(f"failed: {failure['committee_id']} {failure['cycle']}: {failure['error']}")
     if outcome.unresolved:
@@ -497,16 +514,27 @@ def print_status(db_path: str, cycles: list[int], as_json: bool) -> None:
         click.echo(json.dumps({"units": units, "unresolved": missing}, indent=2))
         return
     click.echo(f"{'committee':<10} {'cycle':>5} {'status':<9} {'rows':>8} "
-               f"{'loaded_through':<20} {'completed_at':<20} last_error")
+               f"{'loaded_through':<20} {'completed_at':<20} {'check':<10} "
+               f"{'upstream/here':<24} last_error")
     for unit in units:
         click.echo(
             f"{unit['committee_id']:<10} {unit['cycle']:>5} {unit['status']:<9} "
             f"{unit['rows_seen'] or 0:>8} {unit['loaded_through'] or '-':<20} "
-            f"{unit['completed_at'] or '-':<20} {unit['last_error'] or ''}"
+            f"{unit['completed_at'] or '-':<20} {unit['verify_status'] or 'unchecked':<10} "
+            f"{describe_check(unit):<24} {unit['last_error'] or ''}"
         )
     for item in missing:
         ids = ", ".join(item["candidate_ids"]) or "no FEC candidate id"
         click.echo(f"no campaign committee: {item['politician']} ({ids})")
+
+
+def describe_check(unit: dict[str, Any]) -> str:
+    """'4,211/4,211 of 10 units': the API's count and ours for what was compared."""
+    if unit["upstream_rows"] is None:
+        return "-"
+    scope = unit["verify_scope"] or 1
+    group = f" of {scope} units" if scope > 1 else ""
+    return f"{unit['upstream_rows']:,}/{unit['local_rows']:,}{group}"
 
 
 def configure_logging(verbose: bool, quiet: bool) -> None:
@@ -607,6 +635,9 @@ DEMO_KEY_WARNING = (
 @click.option("--rate-limit", type=click.IntRange(min=1), envvar="OPENFEC_RATE_LIMIT",
               show_envvar=True, metavar="N",
               help="Requests per hour the key allows.  [default: 1000, 30 for DEMO_KEY]")
+@click.option("--no-verify", "no_verify", is_flag=True,
+              help="Skip checking each unit's row count against the API's (and repairing "
+                   "differences) after its pass: a quicker, unproven run.")
 @click.option("--status", "show_status", is_flag=True,
               help="Show every unit's sync state and exit (no requests).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or progress lines.")
@@ -616,7 +647,7 @@ DEMO_KEY_WARNING = (
 def cli(ctx: click.Context, db_path: str, api_key: str, api_url: str, legislators: str,
         cycles: tuple[int, ...], politicians: list[str] | None, batch_size: int,
         concurrency: int, full: bool, refresh_after: float, overlap_days: int,
-        max_requests: int | None, max_wait: float, rate_limit: int | None,
+        max_requests: int | None, max_wait: float, rate_limit: int | None, no_verify: bool,
         show_status: bool, quiet: bool, as_json: bool, verbose: bool) -> None:
     """Sync FEC Schedule A donations to members of Congress into a SQLite file.
 
@@ -642,7 +673,7 @@ def cli(ctx: click.Context, db_path: str, api_key: str, api_url: str, legislator
         cycles=sorted(set(cycles)) or [current_cycle()], politicians=politicians,
         batch_size=batch_size, concurrency=concurrency, full=full, refresh_after=refresh_after,
         overlap_days=overlap_days, max_requests=max_requests, max_wait=max_wait,
-        rate_limit=rate_limit, quiet=quiet,
+        rate_limit=rate_limit, quiet=quiet, verify=not no_verify,
     )
     ctx.exit(run_cli(opts, as_json, verbose))
 

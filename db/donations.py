@@ -126,12 +126,46 @@ _SUPERSEDE = (
 )
 
 
+# Receipt dates are compared on their first 10 characters: older API answers sent
+# "2020-03-13T00:00:00", which text comparison would put after "2020-03-13".
+_DAY = "substr(contribution_receipt_date, 1, 10)"
+_IN_WINDOW = f" AND {_DAY} BETWEEN :first AND :last"
+_NO_DATE = " AND contribution_receipt_date IS NULL"
+_LIVE = ("FROM donations WHERE committee_id = ? AND two_year_transaction_period = ?"
+         " AND superseded_at IS NULL")
+
+
 def supersede_unseen(conn: sqlite3.Connection, committee_id: str, cycle: int,
                      pass_started_at: str, now: str) -> int:
     """Mark the unit's rows a complete full pass did not return; never delete them."""
     cursor = conn.execute(_SUPERSEDE, {"now": now, "committee_id": committee_id,
                                        "cycle": cycle, "pass_started_at": pass_started_at})
     return cursor.rowcount
+
+
+def supersede_window(conn: sqlite3.Connection, committee_id: str, cycle: int,
+                     window: tuple[str, str] | None, started_at: str, now: str) -> int:
+    """Mark the unit's rows in a receipt-date window (None: those without a date) that a
+    complete rescan of the window begun at `started_at` did not return."""
+    sql = _SUPERSEDE.replace(":pass_started_at", ":started_at")
+    sql += _NO_DATE if window is None else _IN_WINDOW
+    first, last = window or (None, None)
+    cursor = conn.execute(sql, {"now": now, "committee_id": committee_id, "cycle": cycle,
+                                "started_at": started_at, "first": first, "last": last})
+    return cursor.rowcount
+
+
+def live_counts(conn: sqlite3.Connection,
+                units: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    """Each unit's rows that are not superseded."""
+    return {unit: int(conn.execute(f"SELECT count(*) {_LIVE}", unit).fetchone()[0])
+            for unit in units}
+
+
+def live_dates(conn: sqlite3.Connection, unit: tuple[str, int]) -> dict[str | None, int]:
+    """The unit's live rows by receipt day (None: without a date)."""
+    rows = conn.execute(f"SELECT {_DAY}, count(*) {_LIVE} GROUP BY 1", unit)
+    return {day: int(n) for day, n in rows}
 
 
 @dataclass(frozen=True)

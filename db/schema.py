@@ -143,7 +143,21 @@ _V4_CHAINS = """
 ALTER TABLE sync_state ADD COLUMN chain_id INTEGER;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1_TABLES, _V2_RESOLUTIONS, _V3_FULL_PASS, _V4_CHAINS)
+# v5: count verification. After a pass, the unit's live rows are compared with the API's
+# exact count, alone or together with the other units of its check (verify_scope units);
+# upstream_rows and local_rows are the two sides of that comparison, live_rows the unit's
+# own live rows at the time.
+_V5_VERIFICATION = """
+ALTER TABLE sync_state ADD COLUMN verify_status TEXT;
+ALTER TABLE sync_state ADD COLUMN verified_at TEXT;
+ALTER TABLE sync_state ADD COLUMN upstream_rows INTEGER;
+ALTER TABLE sync_state ADD COLUMN local_rows INTEGER;
+ALTER TABLE sync_state ADD COLUMN verify_scope INTEGER;
+ALTER TABLE sync_state ADD COLUMN live_rows INTEGER;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1_TABLES, _V2_RESOLUTIONS, _V3_FULL_PASS, _V4_CHAINS,
+                               _V5_VERIFICATION)
 SCHEMA_VERSION: int = len(MIGRATIONS)
 
 

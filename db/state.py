@@ -327,9 +327,14 @@ def _watermark(stored: sqlite3.Row) -> str | None:
 
 
 def _last_pass_rows(stored: sqlite3.Row | None, min_load_date: str | None) -> int | None:
-    """Rows the last completed pass read, if it was of the same kind (full or incremental)
-    as the one about to start; a full pass says nothing about an incremental one."""
-    if stored is None or stored["status"] != "complete":
+    """Rows the pass about to start will probably read: for a full pass the unit's live rows
+    at its last count check; else what the last completed pass of the same kind (full or
+    incremental) read. A full pass says nothing about an incremental one."""
+    if stored is None:
+        return None
+    if min_load_date is None and stored["live_rows"] is not None:
+        return int(stored["live_rows"])
+    if stored["status"] != "complete":
         return None
     if (stored["pass_min_load_date"] is None) != (min_load_date is None):
         return None
@@ -367,6 +372,22 @@ def _mark_pending(conn: sqlite3.Connection, units: list[tuple[str, int]],
         conn.executemany("INSERT INTO sync_state (committee_id, cycle, status, updated_at)"
                          " VALUES (?, ?, 'pending', ?) ON CONFLICT DO NOTHING",
                          [(cid, cycle, stamp) for cid, cycle in units])
+
+
+def units_to_check(conn: sqlite3.Connection, cycles: Sequence[int],
+                   bioguide_ids: Sequence[str] | None = None) -> list[tuple[str, int]]:
+    """Complete units of the selection whose counts were not checked since their last pass
+    completed, or were found to differ."""
+    states = {(row["committee_id"], row["cycle"]): row for row in _rows(
+        conn, "SELECT committee_id, cycle, status, completed_at, verify_status, verified_at"
+              " FROM sync_state WHERE status = 'complete'")}
+    due = []
+    for key in _select_units(conn, cycles, bioguide_ids):
+        row = states.get(key)
+        if row is not None and (row["verify_status"] != "verified" or row["verified_at"] is None
+                                or row["verified_at"] < (row["completed_at"] or "")):
+            due.append(key)
+    return due
 
 
 def next_chain_id(conn: sqlite3.Connection) -> int:

@@ -16,10 +16,18 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from db.donations import UpsertCounts, supersede_unseen, upsert_rows
+from db.donations import (
+    UpsertCounts,
+    live_counts,
+    live_dates,
+    supersede_unseen,
+    supersede_window,
+    upsert_rows,
+)
 from db.schema import as_database_error, connect, transaction, utc_now
 
 logger = logging.getLogger(__name__)
@@ -50,6 +58,50 @@ class UnitFailed:
     committee_id: str
     cycle: int
     error: str
+
+
+@dataclass(frozen=True)
+class WindowPage:
+    """A page of a rescan of one unit's receipt-date window (a repair after a count check).
+
+    The unit's pass state is untouched. The last page (done) marks the window's live rows
+    that the rescan, begun at `started_at`, did not return as superseded."""
+
+    committee_id: str
+    cycle: int
+    window: tuple[str, str] | None  # (first, last) receipt days; None: rows without a date
+    rows: list[dict[str, Any]]
+    done: bool
+    started_at: str
+
+
+@dataclass(frozen=True)
+class UnitCheck:
+    """A unit's count check: its live rows compared with the API's, alone or in a group."""
+
+    committee_id: str
+    cycle: int
+    status: str  # "verified" or "differs"
+    upstream_rows: int  # the API's exact count for the compared units together
+    local_rows: int  # our live rows for them together
+    scope: int  # how many units were compared together
+    live_rows: int  # this unit's own live rows
+    repaired: bool = False
+
+
+@dataclass(frozen=True)
+class ChecksDone:
+    checks: tuple[UnitCheck, ...]
+
+
+@dataclass(frozen=True)
+class CountQuery:
+    """A read for a count check, answered through `reply` once everything queued before it
+    has been committed: live rows per unit, and by receipt day for `dates_of`."""
+
+    units: tuple[tuple[str, int], ...]
+    dates_of: tuple[str, int] | None
+    reply: Future[Any]
 
 
 @dataclass(frozen=True)
@@ -84,6 +136,39 @@ def save_page(conn: sqlite3.Connection, msg: PageFetched, now: str) -> CommitRes
                        counts.skipped_no_sub_id, ", ".join(msg.committee_ids), msg.cycle)
     completed = tuple((c, msg.cycle) for c in msg.committee_ids) if msg.done else ()
     return _result(msg, counts, superseded, completed)
+
+
+def save_window_page(conn: sqlite3.Connection, msg: WindowPage, now: str) -> CommitResult:
+    """ONE transaction: the rows, and on the last page the window's rows not seen again."""
+    only = msg.committee_id
+    with transaction(conn):
+        counts = upsert_rows(conn, msg.rows, only, now)
+        superseded = 0
+        if msg.done:
+            superseded = supersede_window(conn, msg.committee_id, msg.cycle, msg.window,
+                                          msg.started_at, now)
+    return _result(msg, counts, superseded)
+
+
+def save_checks(conn: sqlite3.Connection, msg: ChecksDone, now: str) -> CommitResult:
+    with transaction(conn):
+        conn.executemany(
+            "UPDATE sync_state SET verify_status = ?, verified_at = ?, upstream_rows = ?,"
+            " local_rows = ?, verify_scope = ?, live_rows = ?, updated_at = ?"
+            " WHERE committee_id = ? AND cycle = ?",
+            [(c.status, now, c.upstream_rows, c.local_rows, c.scope, c.live_rows, now,
+              c.committee_id, c.cycle) for c in msg.checks],
+        )
+    return CommitResult(msg)
+
+
+def answer(conn: sqlite3.Connection, msg: CountQuery) -> CommitResult:
+    """Reads only: no transaction of its own, the committed state as it stands."""
+    found: dict[str, Any] = {"live": live_counts(conn, msg.units)}
+    if msg.dates_of is not None:
+        found["dates"] = live_dates(conn, msg.dates_of)
+    msg.reply.set_result(found)
+    return CommitResult(msg)
 
 
 def fail_unit(conn: sqlite3.Connection, msg: UnitFailed, now: str) -> CommitResult:
@@ -177,6 +262,12 @@ def apply_message(conn: sqlite3.Connection, msg: object, now: str) -> CommitResu
     """Commit one queued message in its own transaction."""
     if isinstance(msg, PageFetched):
         return save_page(conn, msg, now)
+    if isinstance(msg, WindowPage):
+        return save_window_page(conn, msg, now)
+    if isinstance(msg, CountQuery):
+        return answer(conn, msg)
+    if isinstance(msg, ChecksDone):
+        return save_checks(conn, msg, now)
     if isinstance(msg, UnitFailed):
         return fail_unit(conn, msg, now)
     raise TypeError(f"the writer cannot handle a {type(msg).__name__} message")
@@ -208,8 +299,9 @@ class SQLiteWriter(threading.Thread):
             self.error = exc
             self.stop.set()
             logger.debug("writer failed", exc_info=True)
-            for _ in self._messages():
-                pass
+            for msg in self._messages():
+                if isinstance(msg, CountQuery):  # its asker waits for an answer
+                    msg.reply.set_exception(exc)
 
     def _messages(self) -> Iterator[object]:
         while not self.drained:

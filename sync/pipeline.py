@@ -3,6 +3,8 @@
 Plans read from the database become keyset chains (fec.chains); the chain scheduler pages
 them on a thread pool, and every page goes through the queue to the writer thread, which
 owns the only connection and commits each page with its chain's cursor and membership.
+When a chain's pass is complete, its units' counts are checked against the API
+(sync.checks), as jobs on the same pool.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from fec.chains import Chain, UnitSpec, group_units
 from fec.client import FecClient
 from fec.errors import FecError
 from fec.schedule_a import SORT, Page
-from fec.scheduler import ChainScheduler
+from fec.scheduler import ChainScheduler, Job
+from fec.verify import GroupCheck, Unit
+from sync.checks import CheckTally, WriterIO, check_after, checks_for
 
 logger = logging.getLogger(__name__)
 
@@ -55,26 +59,31 @@ class Pipeline:
 
     def __init__(self, db_path: str, client: FecClient, stop: threading.Event, *,
                  per_page: int, concurrency: int, first_chain_id: int,
-                 on_commit: Callable[[CommitResult], None]) -> None:
+                 on_commit: Callable[[CommitResult], None], verify: bool = True) -> None:
         self.client, self.stop = client, stop
-        self.per_page, self.concurrency = per_page, concurrency
+        self.per_page, self.concurrency, self.verify = per_page, concurrency, verify
         self.ids = itertools.count(first_chain_id)
         self.messages: queue.Queue[Any] = queue.Queue(maxsize=concurrency * 2)
         self.writer = SQLiteWriter(db_path, self.messages, stop=stop, on_commit=on_commit)
         self.failures: list[dict[str, Any]] = []
+        self.checks = CheckTally()
+        self.io = WriterIO(client, self.writer, self._put, per_page=per_page, tally=self.checks)
 
-    def run(self, plans: Sequence[UnitPlan]) -> None:
-        """Sync every planned unit; re-raises a stop reason or the writer's error."""
+    def run(self, plans: Sequence[UnitPlan], unchecked: Sequence[Unit] = ()) -> None:
+        """Sync every planned unit and check the counts of those completed (and of
+        `unchecked`, units no pass runs for); re-raises a stop reason or the writer's error."""
         chains = build_chains(plans, per_page=self.per_page, concurrency=self.concurrency,
                               ids=self.ids)
         scheduler = ChainScheduler(
             self.client, per_page=self.per_page, concurrency=self.concurrency, stop=self.stop,
             on_page=self.queue_page, on_failed=self.queue_failure, ids=self.ids,
+            on_chain_done=self.check_chain, on_job_failed=self.check_failed,
             stop_grace=STOP_GRACE_S,
         )
+        jobs = checks_for(unchecked, self.io, self.per_page) if self.verify else []
         self.writer.start()
         try:
-            scheduler.run(chains)
+            scheduler.run(chains, jobs)
         finally:
             self.messages.put(DONE)  # the writer drains everything up to here, then exits
             self.writer.join()
@@ -88,6 +97,14 @@ class Pipeline:
             starts_pass=chain.starts_pass, min_load_date=chain.min_load_date,
             sort=SORT if chain.starts_pass else None,
         ))
+
+    def check_chain(self, chain: Chain, page: Page) -> list[Job]:
+        return list(check_after(chain, page, self.io, self.per_page)) if self.verify else []
+
+    def check_failed(self, job: Job, exc: FecError) -> None:
+        logger.warning("%s could not finish: %s", job.label, exc)
+        if isinstance(job, GroupCheck):
+            self.checks.add_unchecked(len(job.units))
 
     def queue_failure(self, chain: Chain, exc: FecError) -> None:
         for committee_id, cycle in chain.units:

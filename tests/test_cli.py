@@ -11,7 +11,7 @@ from tests.conftest import CYCLES, KEY, Cli, clean_env, cli_command, db_rows, ex
 from tests.fake_openfec import FakeOpenFec, Faults
 
 JSON_KEYS = {"run_id", "exit_code", "status", "message", "resume_after", "units", "rows",
-             "requests", "elapsed_s", "failures", "unresolved"}
+             "requests", "elapsed_s", "failures", "unresolved", "verification"}
 
 
 def test_json_summary_has_the_contract_schema(cli: Cli) -> None:
@@ -24,6 +24,9 @@ def test_json_summary_has_the_contract_schema(cli: Cli) -> None:
                                        "rate_limited", "verification"}
     assert report["requests"]["total"] == (report["requests"]["schedule_a"]
                                            + report["requests"]["lookups"])
+    assert report["verification"] == {
+        "verified": report["units"]["total"], "repaired": 0, "unverified": 0, "unchecked": 0,
+        "requests": report["requests"]["verification"]}
 
 
 def test_unresolved_politicians_are_reported_not_fatal(cli: Cli, world) -> None:

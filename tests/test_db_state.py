@@ -262,6 +262,27 @@ def test_a_running_unit_without_cursor_starts_a_new_pass(mapped: sqlite3.Connect
     assert plan(mapped)[0][0] == UnitPlan("C1", 2024, None, "2024-10-14", False)
 
 
+def test_units_are_checked_when_their_last_pass_is_newer_than_their_last_check(
+        mapped: sqlite3.Connection) -> None:
+    done = {"status": "complete", "completed_at": "2026-11-28T10:00:00.000000Z"}
+    set_unit(mapped, "C1", 2024, **done)  # never checked
+    set_unit(mapped, "C1", 2026, **done, verify_status="verified",
+             verified_at="2026-11-28T10:00:01.000000Z")  # checked after its pass: done
+    set_unit(mapped, "C2", 2024, **done, verify_status="differs",
+             verified_at="2026-11-28T10:00:01.000000Z")  # still differed: again
+    assert state.units_to_check(mapped, [2024, 2026]) == [("C1", 2024), ("C2", 2024)]
+    set_unit(mapped, "C1", 2026, completed_at="2026-11-28T11:00:00.000000Z")  # a newer pass
+    assert ("C1", 2026) in state.units_to_check(mapped, [2024, 2026])
+    assert state.units_to_check(mapped, [2026], ["B000002"]) == []
+
+
+def test_a_full_pass_expects_the_live_rows_of_the_last_check(mapped: sqlite3.Connection) -> None:
+    set_unit(mapped, "C1", 2024, status="complete", completed_at="2026-11-27T00:00:00Z",
+             pass_min_load_date="2024-10-01", rows_seen=3, live_rows=5_120)
+    plans, _ = plan(mapped, full=True)
+    assert (plans[0].committee_id, plans[0].size) == ("C1", 5_120)
+
+
 # --- status and runs ----------------------------------------------------------------------------
 
 

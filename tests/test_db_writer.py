@@ -8,6 +8,7 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,14 @@ from db import schema, writer
 from db.donations import COLUMNS
 from db.writer import (
     DONE,
+    ChecksDone,
     CommitResult,
+    CountQuery,
     PageFetched,
     SQLiteWriter,
+    UnitCheck,
     UnitFailed,
+    WindowPage,
     save_page,
 )
 from tests.dbtools import LATER, NOW, query, record
@@ -265,6 +270,60 @@ def test_a_failed_unit_leaves_its_chain(conn: sqlite3.Connection, db_path: Path)
     unit = units(db_path)["C00000003"]
     assert (unit["status"], unit["chain_id"], json.loads(unit["cursor"])) == (
         "failed", None, {"last_index": "1"})
+
+
+# --- count checks: window rescans, reads, verdicts ------------------------------------------
+
+
+def dated(sub_id: str, day: str | None) -> dict[str, Any]:
+    return record(sub_id, contribution_receipt_date=day)
+
+
+def test_a_window_rescan_supersedes_only_that_windows_rows_it_did_not_return(
+        conn: sqlite3.Connection, db_path: Path) -> None:
+    rows = [dated("1", "2024-01-05"), dated("2", "2024-02-10"), dated("3", "2024-02-11"),
+            dated("4", "2024-03-01"), dated("5", None), dated("6", "2024-02-11T00:00:00")]
+    save_page(conn, page(rows, done=True, new_pass=True), NOW)
+    started = "2026-11-28T12:30:00.000000Z"
+    window = ("2024-02-01", "2024-02-29")
+    first = WindowPage(*UNIT, window, [dated("2", "2024-02-10")], False, started)
+    last = WindowPage(*UNIT, window, [], True, started)
+    assert writer.apply_message(conn, first, LATER).unchanged == 1
+    assert writer.apply_message(conn, last, LATER).superseded == 2  # 3, and 6 (old format)
+    assert query(db_path, "SELECT sub_id FROM donations WHERE superseded_at IS NOT NULL"
+                 " ORDER BY 1") == [("3",), ("6",)]
+    nulls = WindowPage(*UNIT, None, [], True, started)
+    assert writer.apply_message(conn, nulls, LATER).superseded == 1  # 5, the NULL-date row
+    assert unit_row(db_path)["status"] == "complete"  # the pass is untouched
+
+
+def test_a_count_query_is_answered_with_what_is_committed(conn: sqlite3.Connection) -> None:
+    save_page(conn, page([dated("1", "2024-01-05"), dated("2", None), dated("3", "2024-01-05")],
+                         done=True, new_pass=True), NOW)
+    conn.execute("UPDATE donations SET superseded_at = ? WHERE sub_id = '3'", (NOW,))
+    reply: Future[Any] = Future()
+    writer.apply_message(conn, CountQuery((UNIT, ("C00000009", 2024)), UNIT, reply), LATER)
+    assert reply.result(timeout=0) == {"live": {UNIT: 2, ("C00000009", 2024): 0},
+                                       "dates": {"2024-01-05": 1, None: 1}}
+
+
+def test_checks_are_recorded_per_unit(conn: sqlite3.Connection, db_path: Path) -> None:
+    save_page(conn, page([], done=True, new_pass=True, members=CHAIN), NOW)
+    checks = tuple(UnitCheck(c, UNIT[1], "verified", 40, 40, 3, n) for n, c in enumerate(CHAIN))
+    writer.apply_message(conn, ChecksDone(checks), LATER)
+    state = units(db_path)
+    assert [(state[c]["verify_status"], state[c]["verified_at"], state[c]["upstream_rows"],
+             state[c]["local_rows"], state[c]["verify_scope"], state[c]["live_rows"])
+            for c in CHAIN] == [("verified", LATER, 40, 40, 3, n) for n in range(3)]
+
+
+def test_a_failed_writer_answers_a_waiting_count_query(tmp_path: Path) -> None:
+    path = tmp_path / "missing" / "donations.db"
+    reply: Future[Any] = Future()
+    thread, stop, producer = run_writer(path, [CountQuery((UNIT,), None, reply)])
+    finish(producer, thread)
+    with pytest.raises(schema.DatabaseError, match="does not exist"):
+        reply.result(timeout=1)
 
 
 # --- atomicity: a page commits whole or not at all --------------------------------------------

@@ -16,19 +16,22 @@ CURSOR_KEYS = ("last_index", "last_contribution_receipt_date", "sort_null_only")
 
 
 class BrokenCommitteeFake(FakeOpenFec):
-    """The fake, with one committee's Schedule A broken: a 422, or a cursor that never moves."""
+    """The fake, with one committee's Schedule A broken: a 422, or a cursor that never moves,
+    for every request that names it (alone or among other committees, as OpenFEC rejects a
+    whole request for one bad committee_id value)."""
 
     def __init__(self, world: Any, committee_id: str, mode: str, **kwargs: Any) -> None:
         super().__init__(world, **kwargs)
         self.broken, self.mode = committee_id, mode
 
-    def _route(self, path: str, params: dict[str, list[str]]) -> tuple[int, bytes, int]:
-        if "schedule_a" in path and params.get("committee_id") == [self.broken]:
+    def _route(self, path: str,
+               params: dict[str, list[str]]) -> tuple[int, bytes, int, str | None]:
+        if "schedule_a" in path and self.broken in params.get("committee_id", []):
             if self.mode == "422":
                 body = {"message": "Invalid committee_id. A valid committee_id begins with a "
                                    "'C' followed by 8 digits. For example: C00100005.",
                         "status": 422}
-                return 422, encode_error(body), 0
+                return 422, encode_error(body), 0, None
             params = {k: v for k, v in params.items() if k not in CURSOR_KEYS}
         return super()._route(path, params)
 
