@@ -53,6 +53,7 @@ class Chain:
     member_rows: dict[str, int] = field(default_factory=dict)  # rows read in this pass
     count: int | None = None  # the server's count of the chain's whole filter
     count_exact: bool = False
+    estimate: int | None = None  # a part's share of the count its parent had, until its own
     attempts: int = 0  # transient failures retried
     fetched: int = 0  # pages fetched in this run
     pages: Iterator[Page] | None = field(default=None, repr=False)
@@ -84,7 +85,7 @@ class Chain:
         if self.count is not None:
             return self.count
         if any(size is None for size in self.sizes.values()):
-            return None
+            return self.estimate
         return sum(size or 0 for size in self.sizes.values())
 
     def pages_left(self, per_page: int) -> int | None:
@@ -122,13 +123,17 @@ def split_chain(chain: Chain, ids: Iterator[int], parts: int = 2) -> list[Chain]
         lightest = loads.index(min(loads))
         bins[lightest].append(committee_id)
         loads[lightest] += _weight(chain, committee_id)
+    expected = chain.expected_rows()
+    left = None if expected is None else max(expected - chain.rows_read, 0)
     return [
         Chain(next(ids), chain.cycle, tuple(sorted(members)), chain.min_load_date,
               chain.cursor, chain.window, chain.starts_pass, chain.resumed, chain.restarted,
               sizes={c: chain.sizes[c] for c in members},
               member_rows={c: chain.member_rows[c] for c in members},
+              estimate=None if left is None else sum(chain.member_rows[c] for c in members)
+              + round(left * load / max(sum(loads), 1e-9)),
               attempts=chain.attempts)
-        for members in bins
+        for members, load in zip(bins, loads, strict=True)
     ]
 
 

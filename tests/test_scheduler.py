@@ -286,3 +286,18 @@ def test_jobs_run_ahead_of_pages_and_their_failures_are_reported(monkeypatch) ->
     assert log == ["first", "broken", "after A"]
     assert failed == [("broken", "502")]
     assert seen.done == ["A"]
+
+
+def test_split_parts_share_the_count_they_had_so_the_biggest_part_stays_known() -> None:
+    from fec.chains import split_chain
+
+    chain = Chain(1, 2026, ("BIG", "S1", "S2", "S3"),
+                  member_rows={"BIG": 70, "S1": 10, "S2": 10, "S3": 10})
+    chain.count = 1_000  # 900 rows left; BIG has read most so far
+    parts = split_chain(chain, itertools.count(10))
+    big = next(part for part in parts if "BIG" in part.committee_ids)
+    small = next(part for part in parts if "BIG" not in part.committee_ids)
+    assert big.committee_ids == ("BIG",) and small.committee_ids == ("S1", "S2", "S3")
+    assert big.pages_left(PER_PAGE) is not None and small.pages_left(PER_PAGE) is not None
+    assert big.expected_rows() + small.expected_rows() == pytest.approx(1_000, abs=1)
+    assert big.expected_rows() > 2 * small.expected_rows()
