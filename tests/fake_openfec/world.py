@@ -12,7 +12,7 @@ import random
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -24,6 +24,13 @@ from .records import Row, cycle_bounds, generate_unit, make_row, materialize, un
 # "now" by the mutation helpers always load later than every generated row.
 DEFAULT_AS_OF = date(2026, 10, 31)
 MutationTime = datetime | str | None
+
+
+@dataclass(frozen=True)
+class DumpSnapshot:
+    """The rows a weekly database dump taken at `taken_at` holds (tests/fake_dump)."""
+    rows: tuple[Row, ...]
+    taken_at: datetime
 
 
 class World:
@@ -68,6 +75,15 @@ class World:
             for cid in dict.fromkeys(committee_ids):
                 out.extend(self._by_committee.get(cid, {}).values())
             return out
+
+    def dump_snapshot(self) -> DumpSnapshot:
+        """Every row of every committee as of now, frozen, as the FEC's weekly dump holds
+        them: rows loaded later exist only in the API, rows amended away later stay in the
+        dump, and a later correction leaves the dump's old values (rows are immutable)."""
+        taken_at = self._now(None)
+        with self._lock:
+            rows = tuple(row for rows in self._by_committee.values() for row in rows.values())
+        return DumpSnapshot(rows, taken_at)
 
     def record(self, row: Row) -> dict[str, Any]:
         return materialize(row, self.committees[row.committee_id])
