@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,7 +31,12 @@ from db.writer import DONE, CommitResult, PageFetched, PassStarted, SQLiteWriter
 from fec import errors
 from fec.budget import RateBudget, default_hourly_limit
 from fec.client import FecClient, RequestStats
-from fec.committees import CANDIDATES_PER_REQUEST, fetch_committees
+from fec.committees import (
+    CANDIDATES_PER_REQUEST,
+    CycleDesignation,
+    fetch_committees,
+    ids_per_request,
+)
 from fec.legislators import DEFAULT_URL as DEFAULT_LEGISLATORS
 from fec.legislators import load_legislators
 from fec.schedule_a import Page
@@ -277,19 +282,33 @@ def check_selection(conn: Any, wanted: list[str] | None) -> None:
 
 
 def resolve_committees(conn: Any, client: FecClient, opts: Options, stop: threading.Event) -> None:
-    """Map politicians lacking a fresh mapping to their P/A committees, in few requests.
+    """Map politicians lacking a fresh mapping to their committees of each cycle, in few
+    requests.
 
     Politicians go in batches that fill one look-up request each, and every batch is saved
     before the next is asked for: a stop (quota, signal, --max-requests) keeps the look-ups
-    already paid for, and the next run asks only for the rest."""
+    already paid for, and the next run asks only for the rest. A committee's history is
+    saved as soon as it arrives; that of closed cycles is never asked for again."""
     todo = state.politicians_needing_resolution(
         conn, opts.cycles, opts.politicians, max_age_days=7, now=utcnow()
     )
     if todo:
         logger.info("resolving committees of %d politicians", len(todo))
-    for batch in batch_politicians(todo, CANDIDATES_PER_REQUEST):
+    known = {(cid, cycle): CycleDesignation(cid, cycle, designation, former)
+             for cid, cycle, designation, former in state.committee_cycles(conn, current_cycle())}
+
+    def keep(rows: list[CycleDesignation]) -> None:
+        state.save_committee_cycles(conn, rows, utcnow())
+
+    size = [CANDIDATES_PER_REQUEST]
+    for batch in batch_politicians(todo, lambda: size[0]):
         candidate_ids = sorted({cid for _, fec_ids in batch for cid in fec_ids})
-        links = fetch_committees(client, candidate_ids, opts.cycles)[0] if candidate_ids else []
+        links = []
+        if candidate_ids:
+            found = fetch_committees(client, candidate_ids, opts.cycles, known=known,
+                                     on_history=keep)
+            links = found.links
+            size[0] = ids_per_request(len(candidate_ids), found.committees)
         by_candidate: dict[str, list[Any]] = {}
         for link in links:
             by_candidate.setdefault(link.candidate_id, []).append(link)
@@ -302,14 +321,14 @@ def resolve_committees(conn: Any, client: FecClient, opts: Options, stop: thread
 
 
 def batch_politicians(
-    todo: list[tuple[str, tuple[str, ...]]], max_ids: int
+    todo: list[tuple[str, tuple[str, ...]]], max_ids: Callable[[], int]
 ) -> Iterator[list[tuple[str, tuple[str, ...]]]]:
-    """Consecutive groups of politicians with at most `max_ids` candidate ids between them
-    (one politician with more still makes a group of one)."""
+    """Consecutive groups of politicians with at most `max_ids()` candidate ids between them
+    (read as each group starts; one politician with more still makes a group of one)."""
     batch: list[tuple[str, tuple[str, ...]]] = []
     size = 0
     for bioguide_id, fec_ids in todo:
-        if batch and size + len(fec_ids) > max_ids:
+        if batch and size + len(fec_ids) > max_ids():
             yield batch
             batch, size = [], 0
         batch.append((bioguide_id, fec_ids))
