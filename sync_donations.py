@@ -421,7 +421,10 @@ class SyncRun:
         self.stats = RequestStats()
         self.stop = signals.stop
         limit = opts.rate_limit or default_hourly_limit(opts.api_key)
-        self.budget = RateBudget(limit, max_wait=opts.max_wait, max_requests=opts.max_requests)
+        self.budget = RateBudget(
+            limit, max_wait=opts.max_wait, max_requests=opts.max_requests,
+            backoff_base=float(os.environ.get("SYNC_DONATIONS_RATE_BACKOFF", "2.0")),
+        )
         self.client = FecClient(
             opts.api_key, opts.api_url, budget=self.budget, stats=self.stats, stop=self.stop,
             backoff_factor=float(os.environ.get("SYNC_DONATIONS_RETRY_BACKOFF", "1.0")),

@@ -130,15 +130,16 @@ class _Server(ThreadingHTTPServer):
 class FakeOpenFec:
     """`rate_limit` (limit, seconds) is enforced per key as an exact rolling window, or with
     `rate_model="sliding"` as api.data.gov's gateway does it (a sliding estimate whose
-    Remaining can rise). `schedule_a_latency` slows Schedule A pages only (deep pages of the
-    real API take tens of seconds)."""
+    Remaining can rise), on `rate_clock` if given. `schedule_a_latency` slows Schedule A
+    pages only (deep pages of the real API take tens of seconds)."""
 
     def __init__(self, world: World, *, api_keys: Sequence[str] = ("test-key",),
                  disabled_keys: Sequence[str] = (), rate_limit: tuple[int, float] | None = None,
                  rate_model: str = "rolling", send_retry_after: bool = True,
                  latency: float = 0.0, per_row_latency: float = 0.0,
                  schedule_a_latency: float = 0.0, faults: Faults | None = None, seed: int = 0,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0,
+                 rate_clock: Callable[[], float] | None = None) -> None:
         self.world = world
         self.api_keys = frozenset(api_keys)
         self.disabled_keys = frozenset(disabled_keys)
@@ -150,7 +151,8 @@ class FakeOpenFec:
         if rate_model not in ("rolling", "sliding"):
             raise ValueError(f"rate_model must be 'rolling' or 'sliding', not {rate_model!r}")
         limiter = SlidingEstimate if rate_model == "sliding" else RollingWindow
-        self._window = limiter(rate_limit[0], rate_limit[1]) if rate_limit else None
+        clock = {"clock": rate_clock} if rate_clock is not None else {}
+        self._window = limiter(rate_limit[0], rate_limit[1], **clock) if rate_limit else None
         self._faults = FaultInjector(faults, seed)
         self._log: list[Logged] = []
         self._log_lock = threading.Lock()
