@@ -32,7 +32,9 @@ from fec import errors
 from fec.budget import RateBudget, default_hourly_limit
 from fec.client import FecClient, RequestStats
 from fec.committees import (
-    CANDIDATES_PER_REQUEST,
+    CAMPAIGN_DESIGNATIONS,
+    FIRST_REQUEST_IDS,
+    CommitteeLink,
     CycleDesignation,
     fetch_committees,
     ids_per_request,
@@ -288,36 +290,50 @@ def resolve_committees(conn: Any, client: FecClient, opts: Options, stop: thread
     Politicians go in batches that fill one look-up request each, and every batch is saved
     before the next is asked for: a stop (quota, signal, --max-requests) keeps the look-ups
     already paid for, and the next run asks only for the rest. A committee's history is
-    saved as soon as it arrives; that of closed cycles is never asked for again."""
+    saved as soon as it arrives, and what of it can no longer change is not asked again."""
     todo = state.politicians_needing_resolution(
         conn, opts.cycles, opts.politicians, max_age_days=7, now=utcnow()
     )
     if todo:
         logger.info("resolving committees of %d politicians", len(todo))
-    known = {(cid, cycle): CycleDesignation(cid, cycle, designation, former)
-             for cid, cycle, designation, former in state.committee_cycles(conn, current_cycle())}
+    known = settled_designations(conn)
 
     def keep(rows: list[CycleDesignation]) -> None:
         state.save_committee_cycles(conn, rows, utcnow())
 
-    size = [CANDIDATES_PER_REQUEST]
+    size = [FIRST_REQUEST_IDS]
     for batch in batch_politicians(todo, lambda: size[0]):
         candidate_ids = sorted({cid for _, fec_ids in batch for cid in fec_ids})
-        links = []
+        links: list[CommitteeLink] = []
         if candidate_ids:
             found = fetch_committees(client, candidate_ids, opts.cycles, known=known,
                                      on_history=keep)
-            links = found.links
-            size[0] = ids_per_request(len(candidate_ids), found.committees)
-        by_candidate: dict[str, list[Any]] = {}
-        for link in links:
-            by_candidate.setdefault(link.candidate_id, []).append(link)
-        now = utcnow()
-        for bioguide_id, fec_ids in batch:
-            mine = [link for cid in fec_ids for link in by_candidate.get(cid, [])]
-            state.save_mappings(conn, bioguide_id, opts.cycles, mine, now, provenance=opts.api_url)
+            links, size[0] = found.links, ids_per_request(len(candidate_ids), found.committees)
+        save_batch(conn, batch, links, opts)
         if stop.is_set():
             raise errors.Cancelled("stopped while resolving committees")
+
+
+def settled_designations(conn: Any) -> dict[tuple[str, int], CycleDesignation]:
+    """The kept history rows that can no longer change: those of closed cycles, and any
+    cycle's that is not P/A (a committee is converted from campaign to PAC, not back, and
+    the cycle of a conversion carries its flag once it happened)."""
+    return {
+        (cid, cycle): CycleDesignation(cid, cycle, designation, former)
+        for cid, cycle, designation, former in state.committee_cycles(conn)
+        if cycle < current_cycle() or designation not in CAMPAIGN_DESIGNATIONS
+    }
+
+
+def save_batch(conn: Any, batch: list[tuple[str, tuple[str, ...]]],
+               links: list[CommitteeLink], opts: Options) -> None:
+    by_candidate: dict[str, list[CommitteeLink]] = {}
+    for link in links:
+        by_candidate.setdefault(link.candidate_id, []).append(link)
+    now = utcnow()
+    for bioguide_id, fec_ids in batch:
+        mine = [link for cid in fec_ids for link in by_candidate.get(cid, [])]
+        state.save_mappings(conn, bioguide_id, opts.cycles, mine, now, provenance=opts.api_url)
 
 
 def batch_politicians(

@@ -226,13 +226,10 @@ def save_committee_cycles(conn: sqlite3.Connection, rows: Iterable[CommitteeCycl
              for row in rows])
 
 
-def committee_cycles(conn: sqlite3.Connection,
-                     before_cycle: int) -> list[tuple[str, int, str | None, str | None]]:
-    """(committee_id, cycle, designation, former_candidate_id) of every kept cycle before
-    `before_cycle`: closed cycles, whose designations no longer change."""
+def committee_cycles(conn: sqlite3.Connection) -> list[tuple[str, int, str | None, str | None]]:
+    """(committee_id, cycle, designation, former_candidate_id) of every kept cycle."""
     return [(row["committee_id"], row["cycle"], row["designation"], row["former_candidate_id"])
-            for row in _rows(conn, "SELECT * FROM committee_cycles WHERE cycle < ?"
-                             " ORDER BY committee_id, cycle", (before_cycle,))]
+            for row in _rows(conn, "SELECT * FROM committee_cycles ORDER BY committee_id, cycle")]
 
 
 def unresolved_politicians(conn: sqlite3.Connection, cycles: Sequence[int],

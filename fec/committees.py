@@ -136,6 +136,11 @@ def fetch_committees(
     return result
 
 
+# The first request's ids, before any answer tells how many committees an id brings: a
+# member has a little over one committee on average, so 85 ids usually fill one page.
+FIRST_REQUEST_IDS = 85
+
+
 def ids_per_request(candidate_ids: int, committees: int) -> int:
     """How many candidate ids the next request should carry so that its committees likely fit
     one page, judging by the last request: a batch whose answer overflows into a second page
