@@ -84,3 +84,21 @@ def test_tied_names_on_small_pages_lose_nothing(monkeypatch: pytest.MonkeyPatch)
         finally:
             client.close()
         assert fake.count(kind="lookup") >= 3 * 5
+
+
+def test_the_weekly_refresh_asks_no_history_again(tmp_path: Path) -> None:
+    # Committees with no cycle before this one: only what was learned of 2026 can settle them.
+    world = generate_world(seed=7, politicians=30, cycles=(2026,), rows_scale=0.3)
+    with FakeOpenFec(world, api_keys=(KEY,)) as fake:
+        cli = Cli(fake, tmp_path / "weekly.db")
+        assert cli.run("--cycle", "2026").returncode == 0
+        histories = [e.path for e in fake.log if "/history" in e.path]
+        assert histories  # committees whose latest designation is not P/A
+        with sqlite3.connect(cli.db) as conn:  # a week later: every mapping is due again
+            conn.execute("UPDATE resolutions SET resolved_at = '2000-01-01T00:00:00Z'")
+        conn.close()
+        fake.reset_log()
+        assert cli.run("--cycle", "2026", "--refresh-after", "0").returncode == 0
+        assert fake.count(kind="lookup") > 0
+        assert not [e.path for e in fake.log if "/history" in e.path]
+    assert db_rows(cli.db) == expected_rows(world, cycles=(2026,))
