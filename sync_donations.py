@@ -703,10 +703,12 @@ DEMO_KEY_WARNING = (
               help="Stop safely (exit 75) after N API requests, lookups and retries included.")
 @click.option("--max-wait", default=300.0, show_default=True, type=FiniteFloat(min=0),
               metavar="SECONDS",
-              help="Longest total pause for the rate limit before stopping (75).")
+              help="Longest total pause for the rate limit before stopping (75); a key "
+                   "limited per minute pauses often, so give it more.")
 @click.option("--rate-limit", type=click.IntRange(min=1), envvar="OPENFEC_RATE_LIMIT",
               show_envvar=True, metavar="N",
-              help="Requests per hour the key allows.  [default: 1000, 30 for DEMO_KEY]")
+              help="Requests the key allows until the API's X-RateLimit-Limit says, per hour "
+                   "until its headers show a shorter window.  [default: 1000, 30 for DEMO_KEY]")
 @click.option("--status", "show_status", is_flag=True,
               help="Show every unit's sync state and exit (no requests).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or progress lines.")

@@ -163,6 +163,7 @@ def test_sync_inputs_reach_the_script_through_env(sync_wf: dict[str, Any]) -> No
     step = next(s for s in steps(sync_wf, "sync") if "nightly-sync.sh" in s.get("run", ""))
     assert "inputs.cycles" in step["env"]["SYNC_CYCLES"]
     assert step["env"]["SYNC_FULL"] == "${{ inputs.full }}"
+    assert step["env"]["SYNC_MAX_WAIT"] == "${{ vars.SYNC_MAX_WAIT }}"  # empty: the default
 
 
 # --- test.yml --------------------------------------------------------------------------------
@@ -309,6 +310,8 @@ def test_bad_cycles_are_a_usage_error_before_any_sync(nightly: Nightly, cycles: 
 def test_max_wait_can_be_set_and_must_be_seconds(nightly: Nightly) -> None:
     assert nightly.run(SYNC_MAX_WAIT="1200").returncode == 0
     assert nightly.args()[2:4] == ["--max-wait", "1200"]
+    assert nightly.run(SYNC_MAX_WAIT="").returncode == 0  # an unset repository variable
+    assert nightly.args()[2:4] == ["--max-wait", "3000"]
     nightly.args_file.unlink()
     proc = nightly.run(SYNC_MAX_WAIT="1h")
     assert proc.returncode == 2
