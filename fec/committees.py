@@ -13,11 +13,11 @@ truth is in ``GET /committee/{id}/history/``. So:
 2. A committee whose latest designation is P or A is taken as a campaign committee in every
    requested cycle it was active: committees are converted from campaign to PAC, not back.
 3. A committee whose latest designation is anything else costs one history request (every
-   cycle at once), unless the caller already knows the cycles asked for (``known``: closed
-   cycles never change). It counts for the cycles in which it was P or A, and for the cycle
-   in which a principal committee was converted to a PAC (it was the candidate's committee
-   for part of it; the history marks it with ``convert_to_pac_flag`` and
-   ``former_candidate_id``).
+   cycle at once), unless the caller already knows its requested cycles (``known``) or it
+   was known to be a PAC at the end of an earlier cycle. It counts for the cycles in which
+   it was P or A, and for the cycle in which a principal committee was converted to a PAC
+   (it was the candidate's committee for part of it; the history marks that cycle with
+   ``convert_to_pac_flag`` and ``former_candidate_id``).
 """
 
 from __future__ import annotations
