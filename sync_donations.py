@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,7 +30,14 @@ from db.writer import CommitResult
 from fec import errors
 from fec.budget import RateBudget, default_hourly_limit
 from fec.client import FecClient, RequestStats
-from fec.committees import CANDIDATES_PER_REQUEST, fetch_committees
+from fec.committees import (
+    CAMPAIGN_DESIGNATIONS,
+    FIRST_REQUEST_IDS,
+    CommitteeLink,
+    CycleDesignation,
+    fetch_committees,
+    ids_per_request,
+)
 from fec.legislators import DEFAULT_URL as DEFAULT_LEGISLATORS
 from fec.legislators import load_legislators
 from fec.scheduler import FETCH_THREAD_PREFIX
@@ -279,39 +286,67 @@ def check_selection(conn: Any, wanted: list[str] | None) -> None:
 
 
 def resolve_committees(conn: Any, client: FecClient, opts: Options, stop: threading.Event) -> None:
-    """Map politicians lacking a fresh mapping to their P/A committees, in few requests.
+    """Map politicians lacking a fresh mapping to their committees of each cycle, in few
+    requests.
 
     Politicians go in batches that fill one look-up request each, and every batch is saved
     before the next is asked for: a stop (quota, signal, --max-requests) keeps the look-ups
-    already paid for, and the next run asks only for the rest."""
+    already paid for, and the next run asks only for the rest. A committee's history is
+    saved as soon as it arrives, and what of it can no longer change is not asked again."""
     todo = state.politicians_needing_resolution(
         conn, opts.cycles, opts.politicians, max_age_days=7, now=utcnow()
     )
     if todo:
         logger.info("resolving committees of %d politicians", len(todo))
-    for batch in batch_politicians(todo, CANDIDATES_PER_REQUEST):
+    known = settled_designations(conn)
+
+    def keep(rows: list[CycleDesignation]) -> None:
+        state.save_committee_cycles(conn, rows, utcnow())
+
+    size = [FIRST_REQUEST_IDS]
+    for batch in batch_politicians(todo, lambda: size[0]):
         candidate_ids = sorted({cid for _, fec_ids in batch for cid in fec_ids})
-        links = fetch_committees(client, candidate_ids, opts.cycles)[0] if candidate_ids else []
-        by_candidate: dict[str, list[Any]] = {}
-        for link in links:
-            by_candidate.setdefault(link.candidate_id, []).append(link)
-        now = utcnow()
-        for bioguide_id, fec_ids in batch:
-            mine = [link for cid in fec_ids for link in by_candidate.get(cid, [])]
-            state.save_mappings(conn, bioguide_id, opts.cycles, mine, now, provenance=opts.api_url)
+        links: list[CommitteeLink] = []
+        if candidate_ids:
+            found = fetch_committees(client, candidate_ids, opts.cycles, known=known,
+                                     on_history=keep)
+            links, size[0] = found.links, ids_per_request(len(candidate_ids), found.committees)
+        save_batch(conn, batch, links, opts)
         if stop.is_set():
             raise errors.Cancelled("stopped while resolving committees")
 
 
+def settled_designations(conn: Any) -> dict[tuple[str, int], CycleDesignation]:
+    """The kept history rows that can no longer change: those of closed cycles, and any
+    cycle's that is not P/A (a committee is converted from campaign to PAC, not back, and
+    the cycle of a conversion carries its flag once it happened)."""
+    return {
+        (cid, cycle): CycleDesignation(cid, cycle, designation, former)
+        for cid, cycle, designation, former in state.committee_cycles(conn)
+        if cycle < current_cycle() or designation not in CAMPAIGN_DESIGNATIONS
+    }
+
+
+def save_batch(conn: Any, batch: list[tuple[str, tuple[str, ...]]],
+               links: list[CommitteeLink], opts: Options) -> None:
+    by_candidate: dict[str, list[CommitteeLink]] = {}
+    for link in links:
+        by_candidate.setdefault(link.candidate_id, []).append(link)
+    now = utcnow()
+    for bioguide_id, fec_ids in batch:
+        mine = [link for cid in fec_ids for link in by_candidate.get(cid, [])]
+        state.save_mappings(conn, bioguide_id, opts.cycles, mine, now, provenance=opts.api_url)
+
+
 def batch_politicians(
-    todo: list[tuple[str, tuple[str, ...]]], max_ids: int
+    todo: list[tuple[str, tuple[str, ...]]], max_ids: Callable[[], int]
 ) -> Iterator[list[tuple[str, tuple[str, ...]]]]:
-    """Consecutive groups of politicians with at most `max_ids` candidate ids between them
-    (one politician with more still makes a group of one)."""
+    """Consecutive groups of politicians with at most `max_ids()` candidate ids between them
+    (read as each group starts; one politician with more still makes a group of one)."""
     batch: list[tuple[str, tuple[str, ...]]] = []
     size = 0
     for bioguide_id, fec_ids in todo:
-        if batch and size + len(fec_ids) > max_ids:
+        if batch and size + len(fec_ids) > max_ids():
             yield batch
             batch, size = [], 0
         batch.append((bioguide_id, fec_ids))
@@ -341,7 +376,10 @@ class SyncRun:
         self.stats = RequestStats()
         self.stop = signals.stop
         limit = opts.rate_limit or default_hourly_limit(opts.api_key)
-        self.budget = RateBudget(limit, max_wait=opts.max_wait, max_requests=opts.max_requests)
+        self.budget = RateBudget(
+            limit, max_wait=opts.max_wait, max_requests=opts.max_requests,
+            backoff_base=float(os.environ.get("SYNC_DONATIONS_RATE_BACKOFF", "2.0")),
+        )
         self.client = FecClient(
             opts.api_key, opts.api_url, budget=self.budget, stats=self.stats, stop=self.stop,
             backoff_factor=float(os.environ.get("SYNC_DONATIONS_RETRY_BACKOFF", "1.0")),
@@ -631,10 +669,12 @@ DEMO_KEY_WARNING = (
               help="Stop safely (exit 75) after N API requests, lookups and retries included.")
 @click.option("--max-wait", default=300.0, show_default=True, type=FiniteFloat(min=0),
               metavar="SECONDS",
-              help="Longest total pause for the rate limit before stopping (75).")
+              help="Longest total pause for the rate limit before stopping (75); a key "
+                   "limited per minute pauses often, so give it more.")
 @click.option("--rate-limit", type=click.IntRange(min=1), envvar="OPENFEC_RATE_LIMIT",
               show_envvar=True, metavar="N",
-              help="Requests per hour the key allows.  [default: 1000, 30 for DEMO_KEY]")
+              help="Requests the key allows until the API's X-RateLimit-Limit says, per hour "
+                   "until its headers show a shorter window.  [default: 1000, 30 for DEMO_KEY]")
 @click.option("--no-verify", "no_verify", is_flag=True,
               help="Skip checking each unit's row count against the API's (and repairing "
                    "differences) after its pass: a quicker, unproven run.")

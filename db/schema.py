@@ -156,8 +156,24 @@ ALTER TABLE sync_state ADD COLUMN verify_scope INTEGER;
 ALTER TABLE sync_state ADD COLUMN live_rows INTEGER;
 """
 
+# v6: committee designations cycle by cycle, from the committee history endpoint. A closed
+# cycle's row never changes, so it is asked for once. Mappings made before this step took
+# every committee's latest designation for all cycles (missing principal committees later
+# turned into PACs): they are marked stale, so the next run resolves them again.
+_V6_COMMITTEE_CYCLES = """
+CREATE TABLE IF NOT EXISTS committee_cycles (
+    committee_id        TEXT NOT NULL,
+    cycle               INTEGER NOT NULL,
+    designation         TEXT,
+    former_candidate_id TEXT,   -- whose principal committee it was until converted this cycle
+    fetched_at          TEXT NOT NULL,
+    PRIMARY KEY (committee_id, cycle)
+);
+UPDATE resolutions SET resolved_at = '1970-01-01T00:00:00.000000Z';
+"""
+
 MIGRATIONS: tuple[str, ...] = (_V1_TABLES, _V2_RESOLUTIONS, _V3_FULL_PASS, _V4_CHAINS,
-                               _V5_VERIFICATION)
+                               _V5_VERIFICATION, _V6_COMMITTEE_CYCLES)
 SCHEMA_VERSION: int = len(MIGRATIONS)
 
 

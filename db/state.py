@@ -52,6 +52,19 @@ class CommitteeLinkRow(Protocol):
     def cycle(self) -> int: ...
 
 
+class CommitteeCycleRow(Protocol):
+    """What save_committee_cycles needs (fec.committees.CycleDesignation fits)."""
+
+    @property
+    def committee_id(self) -> str: ...
+    @property
+    def cycle(self) -> int: ...
+    @property
+    def designation(self) -> str | None: ...
+    @property
+    def former_candidate_id(self) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class UnitPlan:
     committee_id: str
@@ -199,6 +212,23 @@ def save_mappings(conn: sqlite3.Connection, bioguide_id: str, cycles: Sequence[i
         conn.executemany(
             "INSERT OR REPLACE INTO resolutions (bioguide_id, cycle, resolved_at) VALUES (?, ?, ?)",
             [(bioguide_id, cycle, now) for cycle in wanted])
+
+
+def save_committee_cycles(conn: sqlite3.Connection, rows: Iterable[CommitteeCycleRow],
+                          now: str) -> None:
+    """Keep a committee's designation per cycle, as its history endpoint told it."""
+    with _writing(conn):
+        conn.executemany(
+            "INSERT OR REPLACE INTO committee_cycles (committee_id, cycle, designation,"
+            " former_candidate_id, fetched_at) VALUES (?, ?, ?, ?, ?)",
+            [(row.committee_id, row.cycle, row.designation, row.former_candidate_id, now)
+             for row in rows])
+
+
+def committee_cycles(conn: sqlite3.Connection) -> list[tuple[str, int, str | None, str | None]]:
+    """(committee_id, cycle, designation, former_candidate_id) of every kept cycle."""
+    return [(row["committee_id"], row["cycle"], row["designation"], row["former_candidate_id"])
+            for row in _rows(conn, "SELECT * FROM committee_cycles ORDER BY committee_id, cycle")]
 
 
 def unresolved_politicians(conn: sqlite3.Connection, cycles: Sequence[int],

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import CYCLES, KEY, Cli, clean_env, cli_command, db_rows, expected_rows
 from tests.fake_openfec import FakeOpenFec, Faults
@@ -226,6 +227,12 @@ def test_politicians_can_be_comma_separated(cli: Cli, world) -> None:
     assert mapped <= set(ids)
 
 
+def asked(log: list[Any]) -> set[str]:
+    """The candidate ids and committee histories a run's look-ups asked for."""
+    return {f"{e.path} {cid}" if e.path == "/v1/committees/" else e.path
+            for e in log if e.kind == "lookup" for cid in e.params.get("candidate_id", [""])}
+
+
 def test_lookups_paid_for_are_kept_when_a_run_stops(tmp_path: Path) -> None:
     from tests.fake_openfec import generate_world
 
@@ -233,17 +240,24 @@ def test_lookups_paid_for_are_kept_when_a_run_stops(tmp_path: Path) -> None:
     with FakeOpenFec(world, api_keys=(KEY,)) as fake:
         fresh = Cli(fake, tmp_path / "fresh.db")
         assert fresh.run("--cycle", "2026").returncode == 0
-        needed = fake.count(kind="lookup")
-        assert needed >= 2  # more candidate ids than one request carries
+        lookups = [e for e in fake.log if e.kind == "lookup"]
+        first_ids = lookups[0].params["candidate_id"]
+        # the first batch: its pages of /committees/ and the committee histories they led to
+        first_batch = next(i for i, e in enumerate(lookups)
+                           if e.params.get("candidate_id", first_ids) != first_ids)
+        assert 1 <= first_batch < len(lookups)  # more candidate ids than one request carries
         fake.reset_log()
         cli = Cli(fake, tmp_path / "stopped.db")
-        first = cli.run("--cycle", "2026", "--max-requests", "1")
+        first = cli.run("--cycle", "2026", "--max-requests", str(first_batch))
         assert first.returncode == 75, first.stderr
         with sqlite3.connect(cli.db) as conn:
             resolved = conn.execute("SELECT count(*) FROM resolutions").fetchone()[0]
         conn.close()
         assert 0 < resolved < 160
+        stopped = asked(fake.log)
+        fake.reset_log()
         second = cli.run("--cycle", "2026")
         assert second.returncode == 0, second.stderr
-        assert fake.count(kind="lookup") == needed  # nothing was asked twice
+        resumed = asked(fake.log)
+        assert stopped and resumed and not stopped & resumed  # nothing was asked twice
     assert db_rows(cli.db) == expected_rows(world, cycles=(2026,))

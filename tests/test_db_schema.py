@@ -13,7 +13,8 @@ import pytest
 from db import schema
 from tests.dbtools import query, raw
 
-TABLES = {"politicians", "fec_mappings", "resolutions", "donations", "sync_state", "runs"}
+TABLES = {"politicians", "fec_mappings", "resolutions", "donations", "sync_state", "runs",
+          "committee_cycles"}
 
 # A version-1 file as the first release wrote it, frozen here on purpose: if someone edits
 # MIGRATIONS[0] instead of adding a step, files already in the field stop migrating.
@@ -111,8 +112,9 @@ def test_a_version_1_file_is_migrated_and_keeps_its_data(db_path: Path) -> None:
         resolutions = conn.execute(
             "SELECT bioguide_id, cycle, resolved_at FROM resolutions").fetchall()
     assert user_version(db_path) == schema.SCHEMA_VERSION
-    # An existing mapping means the politician-cycle was resolved, at its earliest time.
-    assert [tuple(r) for r in resolutions] == [("P000001", 2024, "2026-01-01T00:00:00Z")]
+    # An existing mapping means the politician-cycle was resolved; it was resolved by latest
+    # designations only, so it is due to be resolved again.
+    assert [tuple(r) for r in resolutions] == [("P000001", 2024, "1970-01-01T00:00:00.000000Z")]
     assert query(db_path, "SELECT sub_id, contribution_receipt_amount FROM donations") == [
         ("4110620241234567890", 250.0)]
     assert len(query(db_path, "SELECT * FROM fec_mappings")) == 2
@@ -228,3 +230,24 @@ def test_v4_keeps_a_v3_unit_under_way_resumable_on_its_own(db_path: Path) -> Non
     assert user_version(db_path) == schema.SCHEMA_VERSION
     assert query(db_path, "SELECT committee_id, status, cursor, chain_id FROM sync_state") == [
         ("C1", "running", '{"last_index": "7"}', None)]
+
+
+def test_mappings_made_before_per_cycle_designations_are_resolved_again(db_path: Path) -> None:
+    from db import state
+
+    schema.connect(db_path).close()
+    before = schema.MIGRATIONS.index(schema._V6_COMMITTEE_CYCLES)  # the version it upgrades
+    with raw(db_path) as conn:
+        conn.execute("INSERT INTO politicians VALUES ('P000001', 'Pat Doe', 'D', 'IL', 'house',"
+                     " '[\"H4IL01234\"]', 'legislators.json', '2026-01-01T00:00:00Z')")
+        conn.execute("INSERT INTO fec_mappings VALUES ('P000001', 'H4IL01234', 'C00000001',"
+                     " 'DOE FOR CONGRESS', 'P', 2024, '2026-11-20T00:00:00Z', 'x')")
+        conn.execute("INSERT INTO resolutions VALUES ('P000001', 2024, '2026-11-20T00:00:00Z')")
+        conn.execute("DROP TABLE committee_cycles")
+        conn.execute(f"PRAGMA user_version = {before}")
+    with contextlib.closing(schema.connect(db_path)) as conn:
+        due = state.politicians_needing_resolution(conn, [2024], now="2026-11-21T00:00:00Z")
+    assert due == [("P000001", ("H4IL01234",))]
+    assert user_version(db_path) == schema.SCHEMA_VERSION
+    assert query(db_path, "SELECT count(*) FROM committee_cycles") == [(0,)]
+    assert len(query(db_path, "SELECT * FROM fec_mappings")) == 1  # kept until replaced

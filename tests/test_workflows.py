@@ -163,6 +163,7 @@ def test_sync_inputs_reach_the_script_through_env(sync_wf: dict[str, Any]) -> No
     step = next(s for s in steps(sync_wf, "sync") if "nightly-sync.sh" in s.get("run", ""))
     assert "inputs.cycles" in step["env"]["SYNC_CYCLES"]
     assert step["env"]["SYNC_FULL"] == "${{ inputs.full }}"
+    assert step["env"]["SYNC_MAX_WAIT"] == "${{ vars.SYNC_MAX_WAIT }}"  # empty: the default
 
 
 # --- test.yml --------------------------------------------------------------------------------
@@ -282,14 +283,15 @@ def test_step_summary_is_appended_to(nightly: Nightly) -> None:
 
 def test_default_arguments(nightly: Nightly) -> None:
     assert nightly.run().returncode == 0
-    assert nightly.args() == ["--batch-size", "100", "--json"]
+    assert nightly.args() == ["--batch-size", "100", "--max-wait", "3000", "--json"]
 
 
 def test_cycles_and_full_become_flags(nightly: Nightly) -> None:
     proc = nightly.run(SYNC_CYCLES="2024, 2026,2022  2020", SYNC_FULL="true")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert nightly.args() == ["--batch-size", "100", "--json", "--cycle", "2024", "--cycle",
-                              "2026", "--cycle", "2022", "--cycle", "2020", "--full"]
+    assert nightly.args() == ["--batch-size", "100", "--max-wait", "3000", "--json", "--cycle",
+                              "2024", "--cycle", "2026", "--cycle", "2022", "--cycle", "2020",
+                              "--full"]
 
 
 def test_full_false_adds_nothing(nightly: Nightly) -> None:
@@ -303,6 +305,30 @@ def test_bad_cycles_are_a_usage_error_before_any_sync(nightly: Nightly, cycles: 
     assert proc.returncode == 2
     assert "::error::invalid cycle" in proc.stdout
     assert not nightly.args_file.exists()
+
+
+def test_max_wait_can_be_set_and_must_be_seconds(nightly: Nightly) -> None:
+    assert nightly.run(SYNC_MAX_WAIT="1200").returncode == 0
+    assert nightly.args()[2:4] == ["--max-wait", "1200"]
+    assert nightly.run(SYNC_MAX_WAIT="").returncode == 0  # an unset repository variable
+    assert nightly.args()[2:4] == ["--max-wait", "3000"]
+    nightly.args_file.unlink()
+    proc = nightly.run(SYNC_MAX_WAIT="1h")
+    assert proc.returncode == 2
+    assert "::error::SYNC_MAX_WAIT must be a whole number of seconds, not '1h'" in proc.stdout
+    assert not nightly.args_file.exists()
+
+
+def test_the_nightly_wait_leaves_most_of_the_step_to_requests(
+    sync_wf: dict[str, Any], nightly: Nightly
+) -> None:
+    # A 429's Retry-After has been seen up to 1,179 s: the job must be able to wait that out
+    # twice, yet stop with 75 (a success) long before the step's timeout kills it (143).
+    steps = sync_wf["jobs"]["sync"]["steps"]
+    step_minutes = next(s["timeout-minutes"] for s in steps if s.get("id") == "sync")
+    assert nightly.run().returncode == 0
+    max_wait = int(nightly.args()[nightly.args().index("--max-wait") + 1])
+    assert 2 * 1179 <= max_wait <= step_minutes * 60 / 2
 
 
 def test_missing_json_summary_is_reported(nightly: Nightly) -> None:

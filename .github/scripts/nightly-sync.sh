@@ -18,6 +18,11 @@
 #                      the current two-year period)
 #   SYNC_FULL          "true" adds --full
 #   SYNC_BATCH_SIZE    per_page (default 100)
+#   SYNC_MAX_WAIT      seconds the sync may spend paused for the rate limit before it stops
+#                      safely with 75 (default 3000: the job step has 100 minutes, so at
+#                      most half of them go to waiting; api.data.gov's Retry-After has been
+#                      seen up to about 20 minutes, and the tool's own default of 300 s would
+#                      end most such runs at the first 429)
 #   SYNC_SUMMARY_FILE  where the JSON summary is kept (default sync-summary.json)
 #   GITHUB_STEP_SUMMARY  set by GitHub Actions; the summary is appended to it
 #   OPENFEC_API_KEY, DONATIONS_DB, ...  read by the sync itself
@@ -41,6 +46,12 @@ for cycle in $(printf '%s\n' "${SYNC_CYCLES:-}" | tr ',' ' '); do
             ;;
     esac
 done
+case ${SYNC_MAX_WAIT:-3000} in
+    '' | *[!0-9]*)
+        echo "::error::SYNC_MAX_WAIT must be a whole number of seconds, not '$SYNC_MAX_WAIT'"
+        exit 2
+        ;;
+esac
 case ${SYNC_FULL:-} in
     true) set -- "$@" --full ;;
     false | '') ;;
@@ -64,7 +75,8 @@ child=
 trap '[ -z "$child" ] || kill -INT "$child" 2>/dev/null' INT
 trap '[ -z "$child" ] || kill -TERM "$child" 2>/dev/null' TERM
 # shellcheck disable=SC2086
-$sync_cmd --batch-size "${SYNC_BATCH_SIZE:-100}" --json "$@" >"$summary_file" &
+$sync_cmd --batch-size "${SYNC_BATCH_SIZE:-100}" --max-wait "${SYNC_MAX_WAIT:-3000}" --json "$@" \
+    >"$summary_file" &
 child=$!
 while :; do
     wait "$child"

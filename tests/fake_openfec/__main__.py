@@ -1,7 +1,8 @@
 """Run the fake OpenFEC as a process:
 
     python -m tests.fake_openfec --port 0 --seed 1 --politicians 300 --rows-scale 1.0 \\
-        --latency 0.05 --per-row-latency 0.0002 --rate-limit 1000/3600 --keys test-key,DEMO_KEY
+        --latency 0.05 --per-row-latency 0.0002 --rate-limit 1000/3600 --rate-model sliding \\
+        --keys test-key,DEMO_KEY
 
 It prints one line, `serving <api url> legislators <legislators url>`, then serves
 until SIGTERM or SIGINT. Drive it through /_control/* (see control.py).
@@ -58,7 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to every API request")
     p.add_argument("--per-row-latency", type=float, default=0.0,
                    help="seconds added per result row")
+    p.add_argument("--schedule-a-latency", type=float, default=0.0,
+                   help="seconds added to every Schedule A page")
     p.add_argument("--rate-limit", type=rate_limit, default=None, metavar="N/SECONDS")
+    p.add_argument("--rate-model", choices=("rolling", "sliding"), default="rolling",
+                   help="an exact rolling window, or api.data.gov's sliding estimate")
     p.add_argument("--no-retry-after", action="store_true", help="send 429s without Retry-After")
     p.add_argument("--keys", type=key_list, default=("test-key",),
                    help="accepted keys, comma-separated")
@@ -79,8 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     faults = Faults(p_5xx=args.p_5xx, p_reset=args.p_reset, p_truncated=args.p_truncated,
                     p_html=args.p_html)
     fake = FakeOpenFec(world, api_keys=args.keys, disabled_keys=args.disabled_keys,
-                       rate_limit=args.rate_limit, send_retry_after=not args.no_retry_after,
-                       latency=args.latency, per_row_latency=args.per_row_latency, faults=faults,
+                       rate_limit=args.rate_limit, rate_model=args.rate_model,
+                       send_retry_after=not args.no_retry_after, latency=args.latency,
+                       per_row_latency=args.per_row_latency,
+                       schedule_a_latency=args.schedule_a_latency, faults=faults,
                        seed=args.fault_seed, host=args.host, port=args.port)
     stop = threading.Event()
 

@@ -34,7 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rows-scale", type=float, default=1.0)
     p.add_argument("--latency", type=float, default=0.05)
     p.add_argument("--per-row-latency", type=float, default=0.0)
-    p.add_argument("--cycle", type=int, default=2026)
+    p.add_argument("--cycle", type=int, action="append", dest="cycles",
+                   help="a cycle to sync, repeatable (default 2026)")
+    p.add_argument("--world-cycles", default="",
+                   help="the cycles the world has, comma-separated (default: those synced)")
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--fresh", action="store_true", help="delete the database first")
@@ -45,7 +48,8 @@ def cli_command(args: argparse.Namespace, fake: FakeOpenFec) -> list[str]:
     return [
         sys.executable, str(ROOT / "sync_donations.py"),
         "--db", args.db, "--api-url", fake.url, "--api-key", KEY,
-        "--legislators", fake.legislators_url, "--cycle", str(args.cycle),
+        "--legislators", fake.legislators_url,
+        *[arg for cycle in args.cycles or [2026] for arg in ("--cycle", str(cycle))],
         "--batch-size", str(args.batch_size), "--concurrency", str(args.concurrency),
     ]
 
@@ -56,13 +60,14 @@ def cli_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in skip}
 
 
-def stored_sub_ids(db: str, cycle: int) -> set[str]:
+def stored_sub_ids(db: str, cycles: list[int]) -> set[str]:
     if not Path(db).exists():
         return set()
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         rows = conn.execute(
-            "SELECT sub_id FROM donations WHERE two_year_transaction_period = ?", (cycle,))
+            "SELECT sub_id FROM donations WHERE two_year_transaction_period IN"
+            f" ({', '.join('?' * len(cycles))})", cycles)
         return {r[0] for r in rows}
     except sqlite3.Error as exc:
         print(f"demo: cannot read {db}: {exc}", file=sys.stderr)
@@ -71,16 +76,20 @@ def stored_sub_ids(db: str, cycle: int) -> set[str]:
         conn.close()
 
 
-def report(fake: FakeOpenFec, world: World, db: str, cycle: int, elapsed: float) -> None:
+def report(fake: FakeOpenFec, world: World, db: str, cycles: list[int], elapsed: float) -> None:
     stats = fake.stats()
     kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(stats["by_kind"].items()))
     print(f"\nfake OpenFEC saw {stats['total']} requests ({kinds}); statuses {stats['by_status']}")
     print(f"wall time {elapsed:.1f} s")
-    want = world.expected_sub_ids(cycles=[cycle])
-    got = stored_sub_ids(db, cycle)
+    histories = sum(1 for e in fake.log if e.kind == "lookup" and "/history" in e.path)
+    print(f"look-ups: {stats['by_kind'].get('lookup', 0)}, of which {histories} committee "
+          "histories")
+    want = world.expected_sub_ids(cycles=cycles)
+    got = stored_sub_ids(db, cycles)
     verdict = ("exact match" if got == want
                else f"missing {len(want - got)}, unexpected {len(got - want)}")
-    print(f"rows in {db} for {cycle}: {len(got)}; expected {len(want)}: {verdict}")
+    label = ", ".join(map(str, cycles))
+    print(f"rows in {db} for {label}: {len(got)}; expected {len(want)}: {verdict}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -90,7 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for suffix in ("", "-wal", "-shm"):
             Path(args.db + suffix).unlink(missing_ok=True)
     print(f"generating {args.politicians} politicians (seed {args.seed})...", flush=True)
-    world = generate_world(args.seed, politicians=args.politicians, cycles=(args.cycle,),
+    args.cycles = sorted(set(args.cycles or [2026]))
+    world_cycles = [int(c) for c in args.world_cycles.split(",") if c.strip()] or args.cycles
+    world = generate_world(args.seed, politicians=args.politicians, cycles=world_cycles,
                            rows_scale=args.rows_scale)
     fake = FakeOpenFec(world, api_keys=(KEY,), latency=args.latency,
                        per_row_latency=args.per_row_latency)
@@ -106,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             code = 130
         elapsed = time.monotonic() - started
-        report(fake, world, args.db, args.cycle, elapsed)
+        report(fake, world, args.db, args.cycles, elapsed)
     print(f"sync_donations.py exited with {code}")
     return code
 

@@ -84,11 +84,38 @@ def check_key(key: str | None, valid: frozenset[str], disabled: frozenset[str]) 
     return None
 
 
-class RollingWindow:
+class _Accepted:
+    """Every accepted request's time per key, to tell afterwards how busy a key really was."""
+
+    window: float
+
+    def __init__(self) -> None:
+        self._accepted: dict[str, list[float]] = {}
+
+    def _note(self, key: str, now: float) -> None:
+        self._accepted.setdefault(key, []).append(now)
+
+    def busiest(self, key: str) -> int:
+        """The most requests of `key` this gateway accepted within any `window` seconds."""
+        times = sorted(self._accepted.get(key, []))
+        most, start = 0, 0
+        for end, moment in enumerate(times):
+            while moment - times[start] >= self.window:
+                start += 1
+            most = max(most, end - start + 1)
+        return most
+
+    @staticmethod
+    def retry_after(wait: float) -> int:
+        return max(1, math.ceil(wait))
+
+
+class RollingWindow(_Accepted):
     """At most `limit` accepted requests per key in any `window` seconds."""
 
     def __init__(self, limit: int, window: float,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
         self.limit = limit
         self.window = window
         self._clock = clock
@@ -105,11 +132,50 @@ class RollingWindow:
             if len(hits) >= self.limit:
                 return False, 0, hits[0] + self.window - now  # refused requests are not counted
             hits.append(now)
+            self._note(key, now)
             return True, self.limit - len(hits), 0.0
 
-    @staticmethod
-    def retry_after(wait: float) -> int:
-        return max(1, math.ceil(wait))
+
+class SlidingEstimate(_Accepted):
+    """API Umbrella's limiter (api.data.gov): a counter per fixed period of `window` seconds,
+    and the count of the previous period weighted by how much of it the sliding window still
+    covers. Remaining therefore rises between two requests as that weight shrinks, and the
+    estimate can let through more than `limit` requests within one true window. Once over,
+    a key is refused until the estimate allows it again, with Retry-After on every refusal
+    (computed as the gateway does: from the start of the period, not from now)."""
+
+    def __init__(self, limit: int, window: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
+        self.limit = limit
+        self.window = window
+        self._clock = clock
+        self._counts: dict[tuple[str, float], int] = {}
+        self._exceeded: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, key: str) -> tuple[bool, int, float]:
+        with self._lock:
+            now = self._clock()
+            until = self._exceeded.get(key)
+            if until is not None and until >= now:
+                return False, 0, math.ceil(until - now)
+            start = math.floor(now / self.window) * self.window
+            current = self._counts.get((key, start), 0) + 1
+            left = self.window - (now - start)
+            previous = self._counts.get((key, start - self.window), 0)
+            estimate = current + math.floor(previous * left / self.window)
+            if current > self.limit:
+                wait = math.floor(left) + 1
+            elif estimate > self.limit:
+                target = self.limit - current
+                wait = math.floor(self.window - target / previous * self.window) + 1
+            else:
+                self._counts[(key, start)] = current
+                self._note(key, now)
+                return True, self.limit - estimate, 0.0
+            self._exceeded[key] = now + wait  # refused requests are not counted
+            return False, 0, wait
 
 
 @dataclass(frozen=True)

@@ -13,109 +13,11 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .pools import FIRST_NAMES, LAST_NAMES, STATE_NAMES, STATES, STREETS
+from .filers import Committee, Conversion
+from .pools import FIRST_NAMES, LAST_NAMES, STATES, STREETS
 
-CAMPAIGN_DESIGNATIONS = ("P", "A")
-DESIGNATION_FULL = {
-    "P": "Principal campaign committee",
-    "A": "Authorized by a candidate",
-    "J": "Joint fundraising committee",
-    "U": "Unauthorized",
-}
-COMMITTEE_TYPE_FULL = {"H": "House", "S": "Senate", "N": "PAC - Nonqualified"}
 PARTY_CODE = {"Democrat": "DEM", "Republican": "REP", "Independent": "IND"}
 _FIRST_ELECTED = (2010, 2012, 2014, 2016, 2018, 2018, 2020, 2020, 2022, 2022, 2024, 2024)
-PARTY_FULL = {"DEM": "DEMOCRATIC PARTY", "REP": "REPUBLICAN PARTY", "IND": "INDEPENDENT"}
-
-
-@dataclass(frozen=True)
-class Committee:
-    committee_id: str
-    name: str
-    designation: str
-    committee_type: str
-    candidate_ids: tuple[str, ...]
-    cycles: tuple[int, ...]
-    party: str | None
-    state: str
-    city: str
-    street_1: str
-    zip: str
-    treasurer_name: str
-    first_file_date: str
-
-    @property
-    def is_campaign(self) -> bool:
-        return self.designation in CAMPAIGN_DESIGNATIONS
-
-    def _common(self) -> dict[str, Any]:
-        return {
-            "committee_id": self.committee_id,
-            "name": self.name,
-            "designation": self.designation,
-            "designation_full": DESIGNATION_FULL[self.designation],
-            "committee_type": self.committee_type,
-            "committee_type_full": COMMITTEE_TYPE_FULL[self.committee_type],
-            "organization_type": None,
-            "organization_type_full": None,
-            "filing_frequency": "Q",
-            "party": self.party,
-            "party_full": PARTY_FULL.get(self.party or ""),
-            "state": self.state,
-            "treasurer_name": self.treasurer_name,
-            "candidate_ids": list(self.candidate_ids),
-            "cycles": list(self.cycles),
-            "cycles_has_activity": list(self.cycles),
-            "cycles_has_financial": list(self.cycles),
-            "last_cycle_has_activity": self.cycles[-1],
-            "last_cycle_has_financial": self.cycles[-1],
-            "first_file_date": self.first_file_date,
-            "last_file_date": f"{self.cycles[-1] - 1}-10-15",
-            "first_f1_date": self.first_file_date,
-            "last_f1_date": self.first_file_date,
-            "affiliated_committee_name": None,
-        }
-
-    def history(self, cycle: int) -> dict[str, Any]:
-        """The nested `committee` object of a Schedule A row (CommitteeHistory)."""
-        out = self._common()
-        out.update({
-            "cycle": cycle,
-            "is_active": True,
-            "state_full": STATE_NAMES.get(self.state),
-            "street_1": self.street_1,
-            "street_2": None,
-            "city": self.city,
-            "zip": self.zip,
-            "designated_agent_name": None,
-            "designated_agent_city": None,
-            "designated_agent_state": None,
-        })
-        return out
-
-    def detail(self) -> dict[str, Any]:
-        """A record of /committees/ and /candidate/{id}/committees/."""
-        out = self._common()
-        out.update({
-            "sponsor_candidate_ids": None,
-            "sponsor_candidate_list": [],
-            "street_1": self.street_1,
-            "street_2": None,
-            "city": self.city,
-            "zip": self.zip,
-            "email": None,
-            "fax": None,
-            "website": None,
-            "form_type": "F1",
-            "leadership_pac": None,
-            "lobbyist_registrant_pac": None,
-            "party_type": None,
-            "party_type_full": None,
-            "treasurer_city": self.city,
-            "treasurer_state": self.state,
-            "custodian_name_full": None,
-        })
-        return out
 
 
 @dataclass(frozen=True)
@@ -184,6 +86,9 @@ class Specials:
     unresolved_bioguides: list[str] = field(default_factory=list)
     no_fec_bioguides: list[str] = field(default_factory=list)
     non_campaign_committees: list[str] = field(default_factory=list)
+    converted_committee: str = ""  # P until two cycles before the last, converted, then D
+    converted_bioguide: str = ""
+    same_name_committees: list[str] = field(default_factory=list)
 
 
 class PeopleBuilder:
@@ -200,16 +105,19 @@ class PeopleBuilder:
         self._seats: set[tuple[str, int]] = set()
         self._bioguides: set[str] = set()
 
-    def candidate_id(self, office: str, year: int, state: str, district: int) -> str:
+    def candidate_id(self, office: str, year: int, state: str, district: int,
+                     rng: random.Random | None = None) -> str:
         while True:
-            cid = f"{office}{year % 10}{state}{district:02d}{self.rng.randrange(1000):03d}"
+            number = (rng or self.rng).randrange(1000)
+            cid = f"{office}{year % 10}{state}{district:02d}{number:03d}"
             if cid not in self._cand_ids:
                 self._cand_ids.add(cid)
                 return cid
 
     def add_committee(self, leg: Legislator, cands: tuple[str, ...], designation: str,
-                      cycles: tuple[int, ...], name: str) -> Committee:
-        rng = self.rng
+                      cycles: tuple[int, ...], name: str,
+                      rng: random.Random | None = None) -> Committee:
+        rng = rng or self.rng
         while True:
             cid = f"C00{rng.randrange(100000, 1000000)}"
             if cid not in self.committees:
@@ -361,3 +269,64 @@ def _plant_shared(b: PeopleBuilder, count: int) -> None:
     name = f"{pair[0].last.upper()} {pair[1].last.upper()} UNITY COMMITTEE"
     com = b.add_committee(pair[0], cands, "A", b.cycles, name)
     b.specials.shared_committee = com.committee_id
+
+
+# --- changes over time, drawn from a second Random so that a seed's other rows stay put ---
+
+
+def plant_conversions(b: PeopleBuilder, rng: random.Random) -> None:
+    """Old House principal committees of senators that became PACs (about half of them), and
+    one planted for tests: principal until two cycles before the last, converted in the
+    cycle before the last, a leadership PAC in the last."""
+    if len(b.cycles) < 2:
+        return
+    for leg in b.legislators:
+        if leg.chamber != "sen":
+            continue
+        for com in [c for c in b.committees.values() if c.candidate_ids[0] in leg.fec_ids]:
+            old_house = com.candidate_ids[0][0] == "H" and com.designation == "P"
+            if old_house and com.cycles[-1] < b.last_cycle and rng.random() < 0.5:
+                _convert(b, com, leg, com.cycles[-1] + 2, rng)
+    _plant_converted(b, rng)
+
+
+def _convert(b: PeopleBuilder, com: Committee, leg: Legislator, cycle: int,
+             rng: random.Random, leadership: bool | None = None) -> Committee:
+    if leadership is None:
+        leadership = rng.random() < 0.7
+    conversion = Conversion(cycle, "D" if leadership else "U", "Q" if leadership else "N",
+                            com.candidate_ids[0], leg.current_id if leadership else None)
+    name = f"{leg.last.upper()} LEADERSHIP FUND" if leadership else com.name
+    cycles = tuple(sorted({*com.cycles, *b.cycles_from(cycle)}))
+    changed = replace(com, cycles=cycles, conversion=conversion, name=name)
+    b.committees[com.committee_id] = changed
+    return changed
+
+
+def _plant_converted(b: PeopleBuilder, rng: random.Random) -> None:
+    senators = [(i, leg) for i, leg in enumerate(b.legislators)
+                if leg.chamber == "sen" and leg.fec_ids]
+    if not senators:
+        return
+    later = [pair for pair in senators if pair[0] >= 6] or senators
+    index, leg = next((p for p in later if not any(i[0] == "H" for i in p[1].fec_ids)), later[0])
+    conversion_cycle = b.cycles[-2]
+    house_id = b.candidate_id("H", conversion_cycle - 9, leg.state, 1, rng=rng)
+    leg = replace(leg, fec_ids=(house_id, *leg.fec_ids))
+    b.legislators[index] = leg
+    cycles = b.cycles_from(conversion_cycle - 6, conversion_cycle - 2)
+    com = b.add_committee(leg, (house_id,), "P", cycles, f"{leg.last.upper()} FOR CONGRESS",
+                          rng=rng)
+    com = _convert(b, com, leg, conversion_cycle, rng, leadership=True)
+    b.specials.converted_committee = com.committee_id
+    b.specials.converted_bioguide = leg.bioguide
+
+
+def share_one_name(b: PeopleBuilder, count: int, rng: random.Random) -> None:
+    """Give `count` campaign committees one and the same name (real names repeat: "FRIENDS
+    OF JOHN SMITH"), so that a sort on name alone has ties."""
+    campaign = sorted(cid for cid, com in b.committees.items() if com.designation in "PA")
+    chosen = rng.sample(campaign, min(count, len(campaign)))
+    for cid in chosen:
+        b.committees[cid] = replace(b.committees[cid], name="CITIZENS FOR GOOD GOVERNMENT")
+    b.specials.same_name_committees = sorted(chosen)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from .people import Committee
+from .filers import Committee
 from .pools import (
     ALL_PLACES,
     CONDUITS,
@@ -256,8 +256,9 @@ def materialize(row: Row, committee: Committee) -> dict[str, Any]:
         "committee_id": row.committee_id,
         "committee_name": committee.name if rng.random() < 0.6 else None,
         "committee": committee.history(row.cycle),
-        "recipient_committee_type": committee.committee_type, "recipient_committee_org_type": None,
-        "recipient_committee_designation": committee.designation,
+        "recipient_committee_type": committee.type_in(row.cycle),
+        "recipient_committee_org_type": None,
+        "recipient_committee_designation": committee.designation_in(row.cycle),
         "report_year": report_year, "report_type": report_type, "filing_form": "F3",
         "file_number": rng.randrange(1_500_000, 1_950_000) if e_file
         else rng.randrange(900_000, 1_300_000),

@@ -33,6 +33,7 @@ from .gateway import (
     FaultMode,
     Faults,
     RollingWindow,
+    SlidingEstimate,
     api_key_of,
     check_key,
 )
@@ -42,6 +43,11 @@ from .world import World
 _SCHEDULE_A = re.compile(r"/v1/schedules/schedule_a(?:/(?P<sub_id>[^/]+))?/?")
 _COMMITTEES = re.compile(r"/v1/committees/?")
 _CANDIDATE_COMMITTEES = re.compile(r"/v1/candidate/(?P<candidate>[^/]+)/committees/?")
+_COMMITTEE_HISTORY = re.compile(
+    r"/v1/committee/(?P<committee>[^/]+)/history(?:/(?P<cycle>[^/]+))?/?")
+_CANDIDATE_HISTORY = re.compile(
+    r"/v1/candidate/(?P<candidate>[^/]+)/committees/history(?:/(?P<cycle>[^/]+))?/?")
+_LOOKUPS = (_COMMITTEES, _CANDIDATE_COMMITTEES, _COMMITTEE_HISTORY, _CANDIDATE_HISTORY)
 JSON = "application/json"
 
 
@@ -86,7 +92,7 @@ def encode_gateway(code: str, message: str) -> bytes:
 def kind_of(path: str) -> str:
     if _SCHEDULE_A.fullmatch(path):
         return "schedule_a"
-    if _COMMITTEES.fullmatch(path) or _CANDIDATE_COMMITTEES.fullmatch(path):
+    if any(pattern.fullmatch(path) for pattern in _LOOKUPS):
         return "lookup"
     return "other"
 
@@ -123,12 +129,19 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakeOpenFec:
+    """`rate_limit` (limit, seconds) is enforced per key as an exact rolling window, or with
+    `rate_model="sliding"` as api.data.gov's gateway does it (a sliding estimate whose
+    Remaining can rise), on `rate_clock` if given. `schedule_a_latency` slows Schedule A
+    pages only (deep pages of the real API take tens of seconds)."""
+
     def __init__(self, world: World, *, api_keys: Sequence[str] = ("test-key",),
                  disabled_keys: Sequence[str] = (), rate_limit: tuple[int, float] | None = None,
-                 send_retry_after: bool = True, latency: float = 0.0,
-                 per_row_latency: float = 0.0, faults: Faults | None = None, seed: int = 0,
+                 rate_model: str = "rolling", send_retry_after: bool = True,
+                 latency: float = 0.0, per_row_latency: float = 0.0,
+                 schedule_a_latency: float = 0.0, faults: Faults | None = None, seed: int = 0,
                  exact_count_limit: int = schedule_a.EXACT_COUNT_LIMIT,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0,
+                 rate_clock: Callable[[], float] | None = None) -> None:
         self.world = world
         self.api_keys = frozenset(api_keys)
         self.disabled_keys = frozenset(disabled_keys)
@@ -137,7 +150,12 @@ class FakeOpenFec:
         self.latency = latency
         self.per_row_latency = per_row_latency
         self.exact_count_limit = exact_count_limit  # above it, `count` is an estimate
-        self._window = RollingWindow(rate_limit[0], rate_limit[1]) if rate_limit else None
+        self.schedule_a_latency = schedule_a_latency
+        if rate_model not in ("rolling", "sliding"):
+            raise ValueError(f"rate_model must be 'rolling' or 'sliding', not {rate_model!r}")
+        limiter = SlidingEstimate if rate_model == "sliding" else RollingWindow
+        clock = {"clock": rate_clock} if rate_clock is not None else {}
+        self._window = limiter(rate_limit[0], rate_limit[1], **clock) if rate_limit else None
         self._faults = FaultInjector(faults, seed)
         self._log: list[Logged] = []
         self._log_lock = threading.Lock()
@@ -197,6 +215,10 @@ class FakeOpenFec:
     def reset_log(self) -> None:
         with self._log_lock:
             self._log.clear()
+
+    def busiest_window(self, key: str) -> int:
+        """The most requests of `key` accepted within any one window of the rate limit."""
+        return self._window.busiest(key) if self._window is not None else 0
 
     def count(self, kind: str | None = None, status: int | None = None) -> int:
         return sum(1 for e in self.log
@@ -284,6 +306,8 @@ class FakeOpenFec:
         fault = self._faults.draw(kind)
         if self.latency:
             time.sleep(self.latency)
+        if self.schedule_a_latency and kind == "schedule_a":
+            time.sleep(self.schedule_a_latency)
         if fault is not None and fault.mode != "truncated":
             self._fail(h, fault, headers, log)
             return
@@ -324,12 +348,27 @@ class FakeOpenFec:
             if match:
                 found = committees.candidate_committees(self.world, match["candidate"], params)
                 return 200, encode_success(found), 0, None
+            found = self._history(path, params)
+            if found is not None:
+                return 200, encode_success(found), 0, None
             raise ApiError("Not found", 404)
         except ApiError as exc:
             return exc.status, encode_error(exc.body()), 0, None
         except ValueError:
             error = {"message": "Internal Server Error", "status": 500}
             return 500, encode_error(error), 0, None
+
+    def _history(self, path: str, params: dict[str, list[str]]) -> dict[str, Any] | None:
+        for pattern, view in ((_COMMITTEE_HISTORY, committees.committee_history),
+                              (_CANDIDATE_HISTORY, committees.candidate_history)):
+            match = pattern.fullmatch(path)
+            if match is None:
+                continue
+            cycle = match["cycle"]
+            if cycle is not None and not cycle.isdigit():
+                raise ApiError("Not found", 404)  # Flask's <int:cycle> does not match
+            return view(self.world, match[1], int(cycle) if cycle else None, params)
+        return None
 
     @staticmethod
     def _send(h: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str,

@@ -16,7 +16,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from .people import Committee, Legislator, Specials, build_people
+from .people import (
+    Committee,
+    Legislator,
+    Specials,
+    build_people,
+    plant_conversions,
+    share_one_name,
+)
 from .pools import CORRECTED_EMPLOYERS
 from .records import Row, cycle_bounds, generate_unit, make_row, materialize, unit_row_count
 
@@ -56,10 +63,14 @@ class World:
             self._by_committee[row.committee_id][row.sub_id] = row
             self._used.add(row.sub_id)
         people_ids = {cand for leg in legislators for cand in leg.fec_ids}
+        # The truth, cycle by cycle: a committee's rows of a cycle are campaign money when it
+        # was a legislator's principal or authorized committee in that cycle.
+        self._campaign_cycles: dict[str, tuple[int, ...]] = {
+            cid: tuple(cycle for cycle in com.cycles if com.is_campaign_in(cycle))
+            for cid, com in committees.items() if people_ids.intersection(com.candidate_ids)
+        }
         self.campaign_committee_ids: tuple[str, ...] = tuple(
-            cid for cid, com in committees.items()
-            if com.is_campaign and people_ids.intersection(com.candidate_ids)
-        )
+            cid for cid, cycles in self._campaign_cycles.items() if cycles)
         self._by_candidate: dict[str, list[Committee]] = {}
         for com in committees.values():
             for cand in com.candidate_ids:
@@ -120,6 +131,22 @@ class World:
     def committees_of_candidate(self, candidate_id: str) -> list[Committee]:
         return list(self._by_candidate.get(candidate_id, []))
 
+    def election_year(self, candidate_id: str, cycle: int) -> int:
+        """The candidate's election that a two-year `cycle` counts toward: the cycle itself
+        for a House id, every six years (from its committee's first cycle) for a Senate id."""
+        if candidate_id[:1] != "S":
+            return cycle
+        firsts = [com.cycles[0] for com in self._by_candidate.get(candidate_id, [])
+                  if com.designation == "P"]
+        anchor = min(firsts, default=cycle)
+        return anchor + 6 * -((anchor - cycle) // 6)
+
+    def candidate_name(self, candidate_id: str) -> str | None:
+        for leg in self.legislators:
+            if candidate_id in leg.fec_ids:
+                return f"{leg.last.upper()}, {leg.first.upper()}"
+        return None
+
     def legislators_json(self) -> list[dict[str, Any]]:
         return [leg.to_json() for leg in self.legislators]
 
@@ -134,16 +161,27 @@ class World:
 
     # ---- the truth for a sync ------------------------------------------------------
     def campaign_units(self, cycles: Iterable[int] | None = None) -> set[tuple[str, int]]:
-        """(committee_id, cycle) of every P/A committee linked to a legislator's FEC ids."""
+        """(committee_id, cycle) of every committee linked to a legislator's FEC ids that was
+        principal or authorized (P/A) in that cycle, if only until a conversion to a PAC."""
         wanted = set(self.cycles if cycles is None else cycles)
-        return {(cid, cycle) for cid in self.campaign_committee_ids
-                for cycle in self.committees[cid].cycles if cycle in wanted}
+        return {(cid, cycle) for cid, found in self._campaign_cycles.items()
+                for cycle in found if cycle in wanted}
+
+    def politicians_with_campaign_units(self, cycles: Iterable[int] | None = None) -> set[str]:
+        """Bioguide ids of the legislators some campaign unit of `cycles` belongs to."""
+        units = self.campaign_units(cycles)
+        return {leg.bioguide for leg in self.legislators
+                if any((com.committee_id, cycle) in units for cand in leg.fec_ids
+                       for com in self.committees_of_candidate(cand) for cycle in com.cycles)}
 
     def _expected(self, committee_ids: Iterable[str] | None,
                   cycles: Iterable[int] | None) -> list[Row]:
-        ids = self.campaign_committee_ids if committee_ids is None else tuple(committee_ids)
         wanted = set(self.cycles if cycles is None else cycles)
-        return [row for row in self.snapshot(ids) if row.cycle in wanted]
+        if committee_ids is not None:
+            return [row for row in self.snapshot(tuple(committee_ids)) if row.cycle in wanted]
+        units = self.campaign_units(wanted)
+        return [row for row in self.snapshot(self.campaign_committee_ids)
+                if (row.committee_id, row.cycle) in units]
 
     def expected_rows(self, committee_ids: Iterable[str] | None = None,
                       cycles: Iterable[int] | None = None) -> dict[str, dict[str, Any]]:
@@ -291,26 +329,47 @@ def _quarter_bounds(quarter: str, as_of: date) -> tuple[date, date]:
 
 def generate_world(seed: int, politicians: int = 20, cycles: Sequence[int] = (2024, 2026),
                    rows_scale: float = 1.0, *, as_of: date = DEFAULT_AS_OF,
-                   null_heavy_rows: int = 150, max_unit_rows: int = 6000) -> World:
+                   null_heavy_rows: int = 150, max_unit_rows: int = 6000,
+                   same_name: int = 0) -> World:
     """Build a world; the same arguments always give the same world.
 
     `null_heavy_rows` NULL-date rows (default 150, more than one 100-row page) go to
-    the first politician's principal committee in every cycle it is active.
+    the first politician's principal committee in every cycle it is active. `same_name`
+    campaign committees share one name. Committees converted to PACs (and their rows after
+    the conversion) come from a second Random, so they leave every other row as it was.
     """
     rng = random.Random(seed)
+    later = random.Random(seed * 104_729 + 11)
     wanted = tuple(sorted(set(cycles)))
     people = build_people(rng, politicians, wanted)
+    plant_conversions(people, later)
+    if same_name:
+        share_one_name(people, same_name, later)
     used: set[str] = set()
     rows: list[Row] = []
+    converted: list[tuple[Committee, int]] = []
     for com in people.committees.values():
         for cycle in com.cycles:
             if cycle not in wanted:
                 continue
-            count = unit_row_count(rng, rows_scale, max_unit_rows, com.designation)
-            if com.committee_id == people.specials.null_heavy_committee:
-                nulls = null_heavy_rows
-            else:
-                nulls = sum(1 for _ in range(count) if rng.random() < 0.01)
-            rows += generate_unit(rng, com, cycle, cycle_bounds(cycle, as_of), count, nulls, used)
+            if com.conversion is not None and cycle >= com.conversion.cycle:
+                converted.append((com, cycle))
+                continue
+            rows += _unit_rows(rng, com, cycle, people.specials, rows_scale, max_unit_rows,
+                               null_heavy_rows, as_of, used)
+    for com, cycle in converted:
+        rows += _unit_rows(later, com, cycle, people.specials, rows_scale, max_unit_rows,
+                           null_heavy_rows, as_of, used)
     return World(seed=seed, cycles=wanted, as_of=as_of, legislators=people.legislators,
                  committees=people.committees, specials=people.specials, rows=rows)
+
+
+def _unit_rows(rng: random.Random, com: Committee, cycle: int, specials: Specials,
+               rows_scale: float, max_unit_rows: int, null_heavy_rows: int, as_of: date,
+               used: set[str]) -> list[Row]:
+    count = unit_row_count(rng, rows_scale, max_unit_rows, com.designation_in(cycle))
+    if com.committee_id == specials.null_heavy_committee:
+        nulls = null_heavy_rows
+    else:
+        nulls = sum(1 for _ in range(count) if rng.random() < 0.01)
+    return generate_unit(rng, com, cycle, cycle_bounds(cycle, as_of), count, nulls, used)
