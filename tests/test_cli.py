@@ -7,8 +7,8 @@ import json
 import sqlite3
 from pathlib import Path
 
-from tests.conftest import CYCLES, KEY, Cli, clean_env, cli_command, db_rows, expected_rows
 from tests.fake_openfec import FakeOpenFec, Faults
+from tests.support import CYCLES, KEY, Cli, clean_env, cli_command, db_rows, expected_rows
 
 JSON_KEYS = {"run_id", "exit_code", "status", "message", "resume_after", "units", "rows",
              "requests", "elapsed_s", "failures", "unresolved"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -10,12 +9,11 @@ import pytest
 import responses
 from responses import matchers
 
-from fec.budget import RateBudget
 from fec.client import FecClient
 from fec.committees import CANDIDATES_PER_REQUEST, CommitteeLink, fetch_committees
+from tests.support import MOCK_BASE
 
-BASE = "http://127.0.0.1:9/v1"
-URL = BASE + "/committees/"
+URL = MOCK_BASE + "/committees/"
 
 
 def committee(cid: str, candidates: list[str], cycles: list[int], designation: str = "P",
@@ -32,19 +30,6 @@ def page(results: list[dict[str, Any]], page_no: int, pages: int) -> dict[str, A
 
 def sent(call: Any) -> list[tuple[str, str]]:
     return parse_qsl(urlsplit(call.request.url).query)
-
-
-@pytest.fixture
-def client() -> Iterator[FecClient]:
-    fec = FecClient("test-key-0123456789", BASE, budget=RateBudget(1000), backoff_factor=0.001)
-    yield fec
-    fec.close()
-
-
-@pytest.fixture
-def api() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock() as mock:
-        yield mock
 
 
 def test_maps_committees_to_each_requested_candidate_and_cycle(

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import gc
 import weakref
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import responses
-from responses.registries import OrderedRegistry
 
-from fec.budget import RateBudget
 from fec.client import FecClient
 from fec.errors import InvalidUnit, PaginationError
 from fec.schedule_a import iter_pages
+from tests.support import MOCK_BASE
 
-BASE = "http://127.0.0.1:9/v1"
-URL = BASE + "/schedules/schedule_a/"
+URL = MOCK_BASE + "/schedules/schedule_a/"
 UNIT = [
     ("committee_id", "C00000001"),
     ("two_year_transaction_period", "2024"),
@@ -42,19 +39,6 @@ def body(rows: int, last_indexes: dict[str, Any] | None, count: int | None = 5,
 
 def sent(call: Any) -> list[tuple[str, str]]:
     return parse_qsl(urlsplit(call.request.url).query)
-
-
-@pytest.fixture
-def client() -> Iterator[FecClient]:
-    fec = FecClient("test-key-0123456789", BASE, budget=RateBudget(1000), backoff_factor=0.001)
-    yield fec
-    fec.close()
-
-
-@pytest.fixture
-def api() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(registry=OrderedRegistry) as mock:
-        yield mock
 
 
 def test_pages_through_dated_rows_then_the_null_date_phase(

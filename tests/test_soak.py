@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import KEY, Cli, db_rows, expected_rows
 from tests.fake_openfec import FakeOpenFec, Faults, generate_world
+from tests.support import KEY, Cli, db_rows, expected_rows
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import KEY, Cli, db_rows, expected_rows
 from tests.fake_openfec import FakeOpenFec, Faults
+from tests.support import KEY, Cli, db_rows, expected_rows
 
 
 def test_full_sync_equals_the_api(cli: Cli, world) -> None:
