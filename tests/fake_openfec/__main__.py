@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--p-truncated", type=float, default=0.0)
     p.add_argument("--p-html", type=float, default=0.0)
     p.add_argument("--fault-seed", type=int, default=0)
+    p.add_argument("--echo-key-in-errors", action="store_true",
+                   help="append the caller's key, bare, to every error body")
     return p
 
 
@@ -81,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     fake = FakeOpenFec(world, api_keys=args.keys, disabled_keys=args.disabled_keys,
                        rate_limit=args.rate_limit, send_retry_after=not args.no_retry_after,
                        latency=args.latency, per_row_latency=args.per_row_latency, faults=faults,
-                       seed=args.fault_seed, host=args.host, port=args.port)
+                       seed=args.fault_seed, host=args.host, port=args.port,
+                       echo_key_in_errors=args.echo_key_in_errors)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
