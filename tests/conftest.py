@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import responses
+from hypothesis import settings
 from responses.registries import OrderedRegistry
 
 from db import schema
@@ -17,6 +18,10 @@ from fec.budget import RateBudget
 from fec.client import FecClient
 from tests.fake_openfec import FakeOpenFec, World, generate_world
 from tests.support import CYCLES, KEY, MOCK_BASE, Cli
+
+# make mutation runs the property tests with `--hypothesis-profile=mutation`: the same
+# examples for every mutant, so a verdict does not depend on the draw.
+settings.register_profile("mutation", derandomize=True, database=None)
 
 
 @pytest.fixture
