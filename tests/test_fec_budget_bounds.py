@@ -151,3 +151,13 @@ def test_a_later_retry_after_extends_a_pause_by_the_difference_only() -> None:
     made.on_rate_limited(1.0)  # extends by 0.5 s: 1.5 s in all, exactly max_wait
     assert made.acquire() == Decision("wait", 1.0)
     assert made.paused_total == 1.5
+
+
+def test_a_backoff_past_max_wait_stops_with_a_time_to_resume() -> None:
+    made, clock = budget(max_wait=1.0)
+    made.on_rate_limited(None)  # 2 s of backoff would pass the 1 s limit
+    assert made.acquire() == Decision("stop", 0.0, clock.wall() + 2.0)
+    spent, clock = budget(max_wait=1.0)
+    spent.observe(None, 1)
+    assert spent.acquire().action == "go"
+    assert spent.acquire() == Decision("stop", 0.0, clock.wall() + 3600.0)  # the window

@@ -47,6 +47,7 @@ def test_keys_shorter_than_six_characters_are_not_searched_for() -> None:
     ({"query": {"per_page": ["Not a valid integer.", "Too big."]}},
      "query.per_page: Not a valid integer. Too big."),
     (["top level", ["nested", {"deep": ["x"]}]], "top level; nested; deep: x"),
+    (["two", "words"], "two words"),
     ({"query": ["a", {"sort": ["b"]}, ["c"]]}, "query: a; query.sort: b; query: c"),
     ({"a": None, "b": "   ", "c": 0}, "c: 0"),
     ({"a": None}, "(no error message)"),
@@ -69,6 +70,8 @@ def test_auth_errors_without_a_known_code() -> None:
         "environment variable.")
     assert str(AuthError("ODD", "Go away. .")).startswith(
         "The OpenFEC API refused access (HTTP 403, ODD): Go away. Check the API key")
+    assert str(AuthError("ODD", "Ask BOX")).startswith(
+        "The OpenFEC API refused access (HTTP 403, ODD): Ask BOX. Check the API key")
 
 
 def test_the_other_errors_say_exactly_what_happened() -> None:
