@@ -190,12 +190,15 @@ def test_signals_commit_what_was_fetched_exit_then_resume(
 
 def test_second_concurrent_run_exits_75_and_sends_nothing(cli: Cli, fake: FakeOpenFec) -> None:
     gate = fake.hold(after=2)
-    first = cli.popen("--batch-size", "10")
+    first = cli.popen("--batch-size", "10", "--concurrency", "2")
     try:
-        assert gate.wait_held(1, timeout=WAIT_S)  # the first run is mid-sync, holding the lock
-        before = len(fake.log)
+        # the first run is mid-sync, holding the lock, and both its workers wait on the fake
+        assert gate.wait_held(2, timeout=WAIT_S)
+        before = (gate.state()["arrived"], fake.count(kind="lookup"),
+                  fake.count(kind="legislators"))
         second = cli.run()
-        assert len(fake.log) == before
+        assert (gate.state()["arrived"], fake.count(kind="lookup"),
+                fake.count(kind="legislators")) == before
     finally:
         gate.release()
         out, err = first.communicate(timeout=WAIT_S)
