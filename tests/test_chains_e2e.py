@@ -13,8 +13,8 @@ from typing import Any
 
 import requests
 
-from tests.conftest import CYCLES, KEY, Cli, db_rows, expected_rows
 from tests.fake_openfec import FakeOpenFec, generate_world
+from tests.support import CYCLES, KEY, Cli, db_rows, expected_rows
 
 
 def get(fake: FakeOpenFec, **params: Any) -> dict[str, Any]:

@@ -8,8 +8,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import CYCLES, KEY, Cli, clean_env, cli_command, db_rows, expected_rows
 from tests.fake_openfec import FakeOpenFec, Faults
+from tests.support import CYCLES, KEY, Cli, clean_env, cli_command, db_rows, expected_rows
 
 JSON_KEYS = {"run_id", "exit_code", "status", "message", "resume_after", "units", "rows",
              "requests", "elapsed_s", "failures", "unresolved", "verification"}
@@ -120,7 +120,8 @@ def test_quota_spent_stops_with_75_and_a_resume_time(cli: Cli, world) -> None:
     assert report["requests"]["total"] <= 4
     # an hourly quota comes back as the first request ages out of the window
     resume = dt.datetime.strptime(report["resume_after"], "%Y-%m-%dT%H:%M:%SZ")
-    assert resume > dt.datetime.utcnow() + dt.timedelta(minutes=55)
+    resume = resume.replace(tzinfo=dt.UTC)
+    assert resume > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=55)
     assert "Re-run after" in stderr
     code, report, stderr = cli.run_json()
     assert code == 0, stderr
@@ -218,13 +219,22 @@ def test_environment_variables_configure_the_run(fake: FakeOpenFec, world, tmp_p
 
 
 def test_politicians_can_be_comma_separated(cli: Cli, world) -> None:
-    ids = [leg["id"]["bioguide"] for leg in world.legislators_json()][:3]
+    resolvable = [leg["id"]["bioguide"] for leg in world.legislators_json()
+                  if any(c.is_campaign for cid in leg["id"].get("fec", [])
+                         for c in world.committees_of_candidate(cid))]
+    ids = resolvable[:3]
     code, report, stderr = cli.run_json("--politician", ",".join(ids[:2]), "--politician", ids[2])
     assert code == 0, stderr
     with sqlite3.connect(cli.db) as conn:
         mapped = {r[0] for r in conn.execute("SELECT DISTINCT bioguide_id FROM fec_mappings")}
+        synced = {r[0] for r in conn.execute("SELECT DISTINCT committee_id FROM sync_state")}
     conn.close()
-    assert mapped <= set(ids)
+    assert mapped == set(ids)  # every id of the list, the first as much as the last
+    committees = {c.committee_id for leg in world.legislators_json()
+                  if leg["id"]["bioguide"] in ids for cid in leg["id"].get("fec", [])
+                  for c in world.committees_of_candidate(cid) if c.is_campaign}
+    assert synced == committees
+    assert report["unresolved"] == []
 
 
 def asked(log: list[Any]) -> set[str]:

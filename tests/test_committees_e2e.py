@@ -13,8 +13,8 @@ import pytest
 from fec import committees
 from fec.budget import RateBudget
 from fec.client import FecClient
-from tests.conftest import KEY, Cli, db_rows, expected_rows
 from tests.fake_openfec import FakeOpenFec, generate_world
+from tests.support import KEY, Cli, db_rows, expected_rows
 
 
 def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:

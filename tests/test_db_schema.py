@@ -60,11 +60,6 @@ PRAGMA user_version = 1;
 """
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "donations.db"
-
-
 def schema_objects(path: Path) -> list[tuple[object, ...]]:
     return sorted(query(path, "SELECT type, name, sql FROM sqlite_master"), key=repr)
 

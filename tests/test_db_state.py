@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,17 +34,6 @@ class Link:
     cycle: int
     name: str | None = "FRIENDS OF SOMEONE"
     designation: str = "P"
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "donations.db"
-
-
-@pytest.fixture
-def conn(db_path: Path) -> Iterator[sqlite3.Connection]:
-    with contextlib.closing(schema.connect(db_path)) as connection:
-        yield connection
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import json
 import queue
 import sqlite3
 import threading
-from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -32,17 +31,6 @@ from tests.dbtools import LATER, NOW, query, record
 
 UNIT = ("C00000001", 2024)
 SORT = "contribution_receipt_date"
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "donations.db"
-
-
-@pytest.fixture
-def conn(db_path: Path) -> Iterator[sqlite3.Connection]:
-    with contextlib.closing(schema.connect(db_path)) as connection:
-        yield connection
 
 
 def page(rows: list[dict[str, Any]], cursor: dict[str, Any] | None = None,

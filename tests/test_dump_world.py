@@ -19,10 +19,10 @@ from db import schema
 from db.donations import COLUMNS, upsert_rows
 from fec.dump import iter_dump_rows, open_dump
 from fec.dump_source import HttpSource
-from tests.conftest import KEY
 from tests.fake_dump import FakeDumpServer, world_archive
 from tests.fake_dump.schema import JOINED_FIELDS
 from tests.fake_openfec import FakeOpenFec, World, generate_world
+from tests.support import KEY
 
 
 @pytest.fixture(scope="module")

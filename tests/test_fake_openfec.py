@@ -14,7 +14,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -392,8 +391,20 @@ def test_keys_by_header_or_parameter_and_no_key_for_legislators(world: World, fa
     assert fake.count(kind="lookup", status=200) == 3
 
 
+class Clock:
+    """Seconds that move only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_rate_limit_rolling_window(small: World) -> None:
-    with FakeOpenFec(small, rate_limit=(2, 0.6)) as fake, requests.Session() as http:
+    clock = Clock()
+    with FakeOpenFec(small, rate_limit=(2, 0.6), rate_clock=clock) as fake, \
+            requests.Session() as http:
         http.headers["X-Api-Key"] = KEY
         url = fake.url + "/committees/"
         seen = []
@@ -405,11 +416,11 @@ def test_rate_limit_rolling_window(small: World) -> None:
                 return r.json()
 
         call()
-        time.sleep(0.3)
+        clock.now += 0.3
         call()
         call()
         body = call()
-        time.sleep(0.35)  # the first request has left the window; the refused ones never entered
+        clock.now += 0.35  # the first request has left the window; the refused ones never entered
         call()
         call()
         assert seen == [(200, "2", "1", None), (200, "2", "0", None), (429, "2", "0", "1"),
@@ -656,20 +667,97 @@ def test_keep_alive_json_and_newline(fake) -> None:
         conn.close()
 
 
-def test_latency_overlaps_across_threads(small: World) -> None:
-    with FakeOpenFec(small, latency=0.3, per_row_latency=0.002) as fake:
+def test_requests_are_served_concurrently(small: World) -> None:
+    # Four requests held at the same time can only be four server threads at once.
+    with FakeOpenFec(small) as fake:
+        gate = fake.hold(after=0)
+        statuses: list[int] = []
+
         def one() -> None:
             params = {"two_year_transaction_period": 2026, "per_page": 50}
             with requests.get(fake.url + SCHED_A, headers={"X-Api-Key": KEY}, params=params) as r:
-                assert r.status_code == 200
-        started = time.monotonic()
+                statuses.append(r.status_code)
+
         threads = [threading.Thread(target=one) for _ in range(4)]
         for t in threads:
             t.start()
+        assert gate.wait_held(4, timeout=30)
+        assert statuses == [] and fake.count() == 0  # held: nothing answered or logged yet
+        gate.release()
         for t in threads:
             t.join()
-        elapsed = time.monotonic() - started
-    assert 0.4 <= elapsed < 1.0  # 0.3 s + 50 rows x 2 ms, in parallel; not 4 x 0.4 s
+    assert statuses == [200] * 4
+
+
+def test_a_gate_lets_n_requests_through_then_holds_the_rest(small: World) -> None:
+    with FakeOpenFec(small) as fake, requests.Session() as http:
+        http.headers["X-Api-Key"] = KEY
+        gate = fake.hold(after=2, kind="schedule_a")
+        params = {"two_year_transaction_period": 2026, "per_page": 5}
+        for _ in range(2):
+            assert sched(http, fake, params)[0] == 200
+        with http.get(fake.url + "/committees/") as lookup:  # another kind is not counted
+            assert lookup.status_code == 200
+        assert gate.state() == {"after": 2, "arrived": 2, "held": 0, "released": False}
+        third: list[int] = []
+        waiter = threading.Thread(target=lambda: third.append(
+            requests.get(fake.url + SCHED_A, headers={"X-Api-Key": KEY}, params=params)
+            .status_code))
+        waiter.start()
+        assert gate.wait_held(1, timeout=30) and gate.wait_arrived(3, timeout=1)
+        assert gate.state()["held"] == 1
+        assert third == [] and fake.count(kind="schedule_a") == 2
+        gate.release()
+        waiter.join()
+        assert third == [200] and sched(http, fake, params)[0] == 200  # released for good
+        assert fake.count(kind="schedule_a") == 4
+
+
+def test_stopping_the_fake_answers_held_requests(small: World) -> None:
+    fake = FakeOpenFec(small).start()
+    gate = fake.hold(after=0, kind=None)
+    outcome: list[BaseException | int] = []
+
+    def ask() -> None:
+        try:
+            with requests.get(fake.url + "/committees/", headers={"X-Api-Key": KEY}) as r:
+                outcome.append(r.status_code)
+        except requests.RequestException as exc:  # the server may close first
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=ask)
+    waiter.start()
+    assert gate.wait_held(1, timeout=30)
+    fake.stop()
+    waiter.join(timeout=30)
+    assert not waiter.is_alive() and gate.state()["released"] is True
+
+
+def test_rejections_and_keys_echoed_in_error_bodies(small: World) -> None:
+    secret = "sEcReT-echoed-0123456789"
+    with FakeOpenFec(small, api_keys=(secret,), rate_limit=(100, 60.0),
+                     echo_key_in_errors=True) as fake, requests.Session() as http:
+        http.headers["X-Api-Key"] = secret
+        fake.reject_next(1, kind="schedule_a", status=422, message="Invalid committee_id")
+        params = {"committee_id": "C00000001", "per_page": 5}
+        with http.get(fake.url + "/committees/") as fine:
+            assert fine.status_code == 200 and secret not in fine.text  # success: no echo
+        with http.get(fake.url + SCHED_A, params=params) as rejected:
+            assert rejected.status_code == 422
+            assert rejected.json() == {"message": f"Invalid committee_id (key {secret})",
+                                       "status": 422}
+        assert sched(http, fake, params)[0] == 200  # one rejection was queued, one was used
+        fake.fail_next(1, mode="5xx_html", status=503)
+        with http.get(fake.url + SCHED_A, params=params) as html:
+            assert html.status_code == 503 and html.text.endswith(f" (key {secret})\n")
+        with requests.get(fake.url + "/committees/", headers={"X-Api-Key": "wrong-key"}) as bad:
+            assert bad.status_code == 403
+            assert bad.json()["error"]["message"].endswith(" (key wrong-key)")
+        assert [(e.status, e.fault) for e in fake.log if e.kind == "schedule_a"] == [
+            (422, "rejected"), (200, None), (503, "5xx_html")]
+        assert [e.rate_remaining for e in fake.log] == [99, 98, 97, 96, None]
+    with pytest.raises(ValueError, match="a rejection is a 4xx status"):
+        fake.reject_next(status=503)
 
 
 def test_module_runs_as_a_process_and_is_driven_by_control() -> None:
@@ -693,6 +781,26 @@ def test_module_runs_as_a_process_and_is_driven_by_control() -> None:
                 assert set(late) <= {row["sub_id"] for row in r.json()}
             with http.get(root + "/_control/stats") as r:
                 assert r.json()["by_kind"] == {"lookup": 1}
+            with http.post(root + "/_control/hold", params={"after": 1, "kind": "lookup"}) as r:
+                assert r.json() == {"after": 1, "arrived": 0, "held": 0, "released": False}
+            with http.get(api + "/committees/", headers={"X-Api-Key": "a"}) as r:
+                assert r.status_code == 200  # the one let through
+            answers: list[int] = []
+            ask = threading.Thread(target=lambda: answers.append(requests.get(
+                api + "/committees/", headers={"X-Api-Key": "a"}).status_code))
+            ask.start()
+            with http.get(root + "/_control/gate", params={"held": 1, "timeout": 30}) as r:
+                assert r.json() == {"after": 1, "arrived": 2, "held": 1, "released": False,
+                                    "reached": True}
+            assert answers == []
+            with http.post(root + "/_control/release") as r:
+                assert r.json()["released"] is True
+            ask.join()
+            assert answers == [200]
+            with http.post(root + "/_control/reject_next", params={"kind": "lookup"}) as r:
+                assert r.json() == {"ok": True}
+            with http.get(api + "/committees/", headers={"X-Api-Key": "a"}) as r:
+                assert r.json() == {"message": "Invalid request", "status": 422}
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=10)

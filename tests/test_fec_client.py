@@ -307,6 +307,7 @@ def test_403_codes(
         harness.get()
     assert info.value.code == code
     assert str(info.value) == expected
+    assert len(mock.calls) == 1 and harness.stats.total == 1  # a 403 is never retried
 
 
 def test_403_without_a_gateway_body(harness: Harness, mock: responses.RequestsMock) -> None:

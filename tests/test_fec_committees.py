@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -11,7 +10,6 @@ import pytest
 import responses
 from responses import matchers
 
-from fec.budget import RateBudget
 from fec.client import FecClient
 from fec.committees import (
     CANDIDATES_PER_REQUEST,
@@ -21,9 +19,9 @@ from fec.committees import (
     ids_per_request,
 )
 from fec.errors import TransientError
+from tests.support import MOCK_BASE
 
-BASE = "http://127.0.0.1:9/v1"
-URL = BASE + "/committees/"
+URL = MOCK_BASE + "/committees/"
 
 
 def committee(cid: str, candidates: list[str], cycles: list[int], designation: str = "P",
@@ -49,19 +47,6 @@ def history(cid: str, *rows: tuple[int, str, str | None]) -> dict[str, Any]:
 
 def sent(call: Any) -> list[tuple[str, str]]:
     return parse_qsl(urlsplit(call.request.url).query)
-
-
-@pytest.fixture
-def client() -> Iterator[FecClient]:
-    fec = FecClient("test-key-0123456789", BASE, budget=RateBudget(1000), backoff_factor=0.001)
-    yield fec
-    fec.close()
-
-
-@pytest.fixture
-def api() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock() as mock:
-        yield mock
 
 
 def test_maps_committees_to_each_requested_candidate_and_cycle(
@@ -102,10 +87,10 @@ def test_a_principal_committee_turned_pac_counts_in_its_campaign_cycles(
         committee("C00000001", ["H0XX00001"], [2020, 2022, 2024, 2026], designation="D"),
         committee("C00000002", ["S6XX00002"], [2024, 2026], designation="U"),
     ], 1, 1))
-    api.get(BASE + "/committee/C00000001/history/", json=history(
+    api.get(MOCK_BASE + "/committee/C00000001/history/", json=history(
         "C00000001", (2026, "D", None), (2024, "D", "H0XX00001"), (2022, "P", None),
         (2020, "P", None)))
-    api.get(BASE + "/committee/C00000002/history/", json=history(
+    api.get(MOCK_BASE + "/committee/C00000002/history/", json=history(
         "C00000002", (2026, "U", None), (2024, "U", None)))
     kept: list[list[CycleDesignation]] = []
     found = fetch_committees(client, ["H0XX00001", "S6XX00002"], [2022, 2024, 2026],

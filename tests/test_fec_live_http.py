@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -27,7 +26,8 @@ class FakeApi(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)
         self.replies: list[Reply] = []
         self.seen: list[tuple[str, str | None]] = []
-        self.delay = 0.0
+        self.answer = threading.Event()  # cleared: handlers hang until the test ends
+        self.answer.set()
         self.cut_off = False
 
 
@@ -39,7 +39,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.seen.append((self.path, self.headers.get("X-Api-Key")))
-        time.sleep(self.server.delay)
+        self.server.answer.wait(30)
         status, body, headers = (
             self.server.replies.pop(0) if self.server.replies else (200, b'{"ok": true}', {})
         )
@@ -59,6 +59,7 @@ def server() -> Iterator[FakeApi]:
     thread = threading.Thread(target=api.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     yield api
+    api.answer.set()
     api.shutdown()
     thread.join()
     api.server_close()
@@ -108,7 +109,7 @@ def test_a_body_cut_off_mid_way_is_retried_then_transient(server: FakeApi) -> No
 
 
 def test_a_read_timeout_is_retried_then_transient(server: FakeApi) -> None:
-    server.delay = 0.3
+    server.answer.clear()  # no answer ever comes: only the read timeout can end a request
     client = make_client(server, max_retries=1, timeout=(2.0, 0.05))
     try:
         with pytest.raises(TransientError) as info:

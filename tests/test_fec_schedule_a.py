@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import gc
+import logging
 import weakref
-from collections.abc import Iterator
+from datetime import date
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import responses
-from responses.registries import OrderedRegistry
 
-from fec.budget import RateBudget
 from fec.client import FecClient
 from fec.errors import InvalidUnit, PaginationError
 from fec.schedule_a import NULL_DATES, Window, fetch_count, iter_pages
+from tests.support import MOCK_BASE
 
-BASE = "http://127.0.0.1:9/v1"
-URL = BASE + "/schedules/schedule_a/"
+URL = MOCK_BASE + "/schedules/schedule_a/"
 UNIT = [
     ("committee_id", "C00000001"),
     ("two_year_transaction_period", "2024"),
@@ -42,19 +41,6 @@ def body(rows: int, last_indexes: dict[str, Any] | None, count: int | None = 5,
 
 def sent(call: Any) -> list[tuple[str, str]]:
     return parse_qsl(urlsplit(call.request.url).query)
-
-
-@pytest.fixture
-def client() -> Iterator[FecClient]:
-    fec = FecClient("test-key-0123456789", BASE, budget=RateBudget(1000), backoff_factor=0.001)
-    yield fec
-    fec.close()
-
-
-@pytest.fixture
-def api() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(registry=OrderedRegistry) as mock:
-        yield mock
 
 
 def test_pages_through_dated_rows_then_the_null_date_phase(
@@ -301,3 +287,56 @@ def test_a_scan_waiting_for_its_next_page_holds_no_rows() -> None:
     gc.collect()
     assert watch() is None  # the scan is still alive, the rows are not
     assert next(scan).done
+
+
+def test_errors_name_the_unit_with_every_committee(
+    client: FecClient, api: responses.RequestsMock
+) -> None:
+    api.get(URL, json={"results": {}, "pagination": {}})
+    with pytest.raises(PaginationError) as info:
+        list(iter_pages(client, ["C00000001", "C00000002"], 2024))
+    assert str(info.value) == (
+        "C00000001,C00000002 2024: the API sent a page without results or pagination")
+    with pytest.raises(InvalidUnit) as bad:
+        next(iter_pages(client, ["C1", "C00000001", "X2"], 2024))
+    assert str(bad.value) == "invalid committee id(s) C1, X2: expected C + 8 digits"
+    with pytest.raises(TypeError, match="^committee_ids must be a sequence of ids, not one"):
+        next(iter_pages(client, "C00000001", 2024))
+
+
+@pytest.mark.parametrize(("served", "rows", "ends", "warned"), [
+    (1, 1, False, True),  # a server capping at 1 row: a 1-row page is full
+    (3, 2, True, False),  # what was asked for: 2 rows are a short page
+    (True, 1, True, False),  # not a page size: ours is trusted
+    ("2", 2, True, False),
+    (None, 2, True, False),
+])
+def test_only_a_plausible_served_page_size_overrides_ours(
+    client: FecClient, api: responses.RequestsMock, caplog: pytest.LogCaptureFixture,
+    served: Any, rows: int, ends: bool, warned: bool
+) -> None:
+    api.get(URL, json=body(rows, DATED, per_page=served))
+    with caplog.at_level(logging.WARNING, logger="fec.schedule_a"):
+        page = next(iter_pages(client, ["C00000001"], 2024, per_page=3))
+    assert page.done is ends
+    assert [r.getMessage() for r in caplog.records] == (
+        ["C00000001 2024: the API serves 1 rows per page, not 3"] if warned else [])
+
+
+def test_cursor_values_are_sent_as_the_api_spells_them(
+    client: FecClient, api: responses.RequestsMock
+) -> None:
+    api.get(URL, json=body(0, None))
+    cursor = {"last_contribution_receipt_date": None, "sort_null_only": False,
+              "last_index": 4007, "last_contribution_receipt_amount": date(2024, 1, 2)}
+    assert next(iter_pages(client, ["C00000001"], 2024, per_page=2, cursor=cursor)).done
+    assert sent(api.calls[0])[len(UNIT):] == [
+        ("sort_null_only", "false"), ("last_index", "4007"),
+        ("last_contribution_receipt_amount", "2024-01-02")]
+
+
+def test_a_count_that_is_not_a_number_is_no_count(
+    client: FecClient, api: responses.RequestsMock
+) -> None:
+    api.get(URL, json=body(0, None, count="5"))  # type: ignore[arg-type]
+    assert next(iter_pages(client, ["C00000001"], 2024, per_page=2)).count is None

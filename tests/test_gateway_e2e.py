@@ -15,8 +15,8 @@ import requests
 from fec.budget import RateBudget
 from fec.client import FecClient
 from fec.errors import TransientError
-from tests.conftest import KEY, Cli, db_rows, expected_rows
 from tests.fake_openfec import FakeOpenFec, generate_world
+from tests.support import KEY, Cli, db_rows, expected_rows
 
 LEARNED = re.compile(r"the API gives back its (\d+) requests within about (\d+) s")
 

@@ -18,7 +18,7 @@ from db.writer import CommitResult, PageFetched
 from fec.budget import RateBudget
 from fec.client import RequestStats
 from sync_donations import Outcome, Progress
-from tests.conftest import Cli
+from tests.support import Cli
 
 
 def read_all(fd: int, proc: subprocess.Popen[bytes]) -> str:

@@ -10,8 +10,8 @@ from typing import Any
 from click.testing import CliRunner
 
 import sync_donations
-from tests.conftest import CYCLES, KEY, db_rows, expected_rows
 from tests.fake_openfec import FakeOpenFec
+from tests.support import CYCLES, KEY, db_rows, expected_rows
 
 
 def test_only_the_writer_connects_during_the_pipeline(world, tmp_path: Path, monkeypatch) -> None:

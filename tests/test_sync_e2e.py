@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-import random
+import json
 import signal
 import sqlite3
-import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import KEY, Cli, db_rows, expected_rows
 from tests.fake_openfec import FakeOpenFec, Faults
+from tests.fake_openfec.server import encode_error
+from tests.support import (
+    CYCLES,
+    KEY,
+    WAIT_S,
+    Cli,
+    db_rows,
+    expected_rows,
+    integrity,
+    kill_mid_run,
+    pages_served,
+    requests_unit_by_unit,
+    rows_still_needed,
+)
 
 
 def test_full_sync_equals_the_api(cli: Cli, world) -> None:
@@ -82,19 +95,25 @@ def test_incremental_rerun_picks_up_late_filings_and_corrections(cli: Cli, world
     assert len(pages) <= -(-report["units"]["total"] // 10) + 2
 
 
-def test_kill_9_at_random_moments_then_resume(cli: Cli, world, tmp_path: Path) -> None:
-    rng = random.Random(11)
-    for _attempt in range(3):
-        proc = cli.popen("--batch-size", "10", "--concurrency", "4")
-        time.sleep(rng.uniform(0.4, 1.5))
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate()
-        with sqlite3.connect(cli.db) as conn:
-            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        conn.close()
+def test_kill_9_mid_run_then_resume_reads_exactly_the_rows_left(
+    cli: Cli, world, fake: FakeOpenFec
+) -> None:
+    want = expected_rows(world)
+    for after in (3, 7, 12):  # each run resumes from what the previous one committed
+        code, _, _ = kill_mid_run(cli, fake, after, "--batch-size", "10", "--concurrency", "4")
+        assert code == -signal.SIGKILL
+        assert integrity(cli.db) == "ok"
+        saved = db_rows(cli.db)
+        assert len(saved) < len(want) and saved.items() <= want.items()
+    rows_left = rows_still_needed(cli.db, world)
+    bound = requests_unit_by_unit(cli.db, world, per_page=10)
+    fake.reset_log()
     final = cli.run("--batch-size", "10")
     assert final.returncode == 0, final.stderr
-    assert db_rows(cli.db) == expected_rows(world)
+    assert db_rows(cli.db) == want
+    pages, rows = pages_served(fake)
+    assert rows == rows_left  # no row read twice, none skipped
+    assert pages <= bound
 
 
 def test_faults_do_not_lose_rows(world, tmp_path: Path) -> None:
@@ -115,55 +134,113 @@ def test_rate_limit_below_our_pace_completes(world, tmp_path: Path, retry_after:
                      send_retry_after=retry_after) as fake:
         cli = Cli(fake, tmp_path / "rl.db")
         code, report, stderr = cli.run_json("--batch-size", "50", "--concurrency", "8")
+        log = fake.log
     assert code == 0, stderr
-    assert report["requests"]["rate_limited"] + report["requests"]["total"] > 0
+    # the limit bound the run: it needed more than one window's worth, and the server's
+    # count of what was left ran low (the budget keeps a few back to probe the window)
+    assert report["requests"]["total"] > 15
+    assert min(e.rate_remaining for e in log if e.rate_remaining is not None) <= 3
+    assert report["requests"]["rate_limited"] == sum(entry.status == 429 for entry in log)
+    assert report["requests"]["total"] == len([e for e in log if e.kind != "legislators"])
     assert db_rows(cli.db) == expected_rows(world)
 
 
-def test_invalid_key_fails_fast_and_is_never_shown(fake: FakeOpenFec, tmp_path: Path) -> None:
+def test_invalid_key_fails_after_one_request_and_is_never_shown(world, tmp_path: Path) -> None:
     secret = "bad-key-SECRET-4242"
-    cli = Cli(fake, tmp_path / "bad.db", key=secret)
-    started = time.monotonic()
-    proc = cli.run("--json")
+    with FakeOpenFec(world, api_keys=(KEY,), echo_key_in_errors=True) as fake:
+        cli = Cli(fake, tmp_path / "bad.db", key=secret)
+        proc = cli.run("--json")
+        api_calls = [(e.kind, e.status) for e in fake.log if e.kind != "legislators"]
     assert proc.returncode == 1
-    assert time.monotonic() - started < 20
-    assert "API_KEY_INVALID" in proc.stderr or "invalid" in proc.stderr.lower()
-    assert "Traceback" not in proc.stderr
-    assert secret not in proc.stdout + proc.stderr
-    assert secret.encode() not in cli.db.read_bytes()
-    wal = Path(str(cli.db) + "-wal")
-    if wal.exists():
-        assert secret.encode() not in wal.read_bytes()
+    assert api_calls == [("lookup", 403)]  # failed fast: no retry, no second request
+    assert "API_KEY_INVALID" in proc.stderr and "Traceback" not in proc.stderr
+    assert_key_nowhere(secret, proc.stdout + proc.stderr, cli.db)
+
+
+class RejectsOneCommittee(FakeOpenFec):
+    """Rejects, with OpenFEC's 422 body, every Schedule A request naming one committee (alone
+    or among others, as one bad committee_id rejects a whole request)."""
+
+    def __init__(self, world: Any, committee_id: str, **kwargs: Any) -> None:
+        super().__init__(world, **kwargs)
+        self.committee_id = committee_id
+
+    def _route(self, path: str,
+               params: dict[str, list[str]]) -> tuple[int, bytes, int, str | None]:
+        if "schedule_a" in path and self.committee_id in params.get("committee_id", []):
+            body = {"message": "Invalid committee_id", "status": 422}
+            return 422, encode_error(body), 0, None
+        return super()._route(path, params)
+
+
+def test_a_key_echoed_in_a_422_body_is_never_shown_or_stored(
+    world, tmp_path: Path
+) -> None:
+    committee = sorted(world.campaign_committee_ids)[0]
+    cycles = sorted(y for c, y in world.campaign_units(CYCLES) if c == committee)
+    with RejectsOneCommittee(world, committee, api_keys=(KEY,), echo_key_in_errors=True) as fake:
+        cli = Cli(fake, tmp_path / "echo.db")
+        code, report, stderr = cli.run_json("--batch-size", "50")
+        rejected = fake.count(status=422)
+    assert code == 1 and rejected >= len(cycles), stderr
+    assert sorted((f["committee_id"], f["cycle"]) for f in report["failures"]) == [
+        (committee, cycle) for cycle in cycles]
+    assert {f["error"] for f in report["failures"]} == {
+        "The OpenFEC API rejected the request to /schedules/schedule_a/ (HTTP 422): "
+        "Invalid committee_id (key ***)"}
+    assert "(key ***)" in stderr
+    assert_key_nowhere(KEY, json.dumps(report) + stderr, cli.db)
+
+
+def assert_key_nowhere(key: str, output: str, db: Path) -> None:
+    assert key not in output
+    for path in (db, Path(f"{db}-wal")):
+        if path.exists():
+            assert key.encode() not in path.read_bytes(), path
 
 
 @pytest.mark.parametrize("signum,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_signals_commit_and_exit_then_resume(world, tmp_path: Path, signum, code) -> None:
-    with FakeOpenFec(world, api_keys=(KEY,), latency=0.02) as fake:
-        cli = Cli(fake, tmp_path / "sig.db")
-        proc = cli.popen("--batch-size", "10", "--json")
-        time.sleep(2.0)
-        proc.send_signal(signum)
-        out, err = proc.communicate(timeout=60)
-        assert proc.returncode == code, err
-        assert "Re-run to resume" in err
-        assert '"status": "interrupted"' in out
-        saved = db_rows(cli.db)
-        assert 0 < len(saved) < len(expected_rows(world))
-        final = cli.run("--batch-size", "10")
-        assert final.returncode == 0, final.stderr
-    assert db_rows(cli.db) == expected_rows(world)
+def test_signals_commit_what_was_fetched_exit_then_resume(
+    cli: Cli, world, fake: FakeOpenFec, signum: int, code: int
+) -> None:
+    status, out, err = kill_mid_run(cli, fake, 6, "--batch-size", "10", "--json", signum=signum)
+    assert status == code, err
+    assert "everything fetched was saved. Re-run to resume." in err
+    assert json.loads(out)["status"] == "interrupted"
+    saved = db_rows(cli.db)
+    want = expected_rows(world)
+    assert len(saved) < len(want) and saved.items() <= want.items()
+    # the requests held when the signal came were answered, and their pages committed
+    assert len(saved) == sum(e.rows for e in fake.log if e.kind == "schedule_a")
+    rows_left = rows_still_needed(cli.db, world)
+    bound = requests_unit_by_unit(cli.db, world, per_page=10)
+    fake.reset_log()
+    final = cli.run("--batch-size", "10")
+    assert final.returncode == 0, final.stderr
+    assert db_rows(cli.db) == want
+    pages, rows = pages_served(fake)
+    assert rows == rows_left and pages <= bound
 
 
-def test_second_concurrent_run_exits_75(world, tmp_path: Path) -> None:
-    with FakeOpenFec(world, api_keys=(KEY,), latency=0.05) as fake:
-        cli = Cli(fake, tmp_path / "lock.db")
-        first = cli.popen("--batch-size", "10")
-        time.sleep(1.0)
+def test_second_concurrent_run_exits_75_and_sends_nothing(cli: Cli, fake: FakeOpenFec) -> None:
+    gate = fake.hold(after=2)
+    first = cli.popen("--batch-size", "10", "--concurrency", "2")
+    try:
+        # the first run is mid-sync, holding the lock, and both its workers wait on the fake
+        assert gate.wait_held(2, timeout=WAIT_S)
+        before = (gate.state()["arrived"], fake.count(kind="lookup"),
+                  fake.count(kind="legislators"))
         second = cli.run()
-        first.send_signal(signal.SIGTERM)
-        first.communicate(timeout=60)
+        assert (gate.state()["arrived"], fake.count(kind="lookup"),
+                fake.count(kind="legislators")) == before
+    finally:
+        gate.release()
+        out, err = first.communicate(timeout=WAIT_S)
     assert second.returncode == 75
-    assert "another sync is already running" in second.stderr
+    assert second.stderr == (
+        f"Error: another sync is already running on {cli.db} (lock {cli.db}.lock is held); "
+        "this run stops so that one can finish\n")
+    assert first.returncode == 0, err
 
 
 def test_max_requests_stops_safely_and_resumes(cli: Cli, world) -> None:
@@ -221,23 +298,65 @@ def test_full_rescan_marks_rows_amended_away_but_keeps_them(cli: Cli, world, fak
     assert total == len(expected_rows(world)) + len(gone)  # never deleted
 
 
-def test_a_signal_during_a_slow_lookup_exits_at_once(world, tmp_path: Path) -> None:
-    with FakeOpenFec(world, api_keys=(KEY,), latency=8.0) as fake:
-        cli = Cli(fake, tmp_path / "slow.db")
-        proc = cli.popen("--json")
-        deadline = time.monotonic() + 10
-        while fake.count(kind="legislators") == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.5)  # the committee look-up is now in flight, answering in 8 s
-        assert fake.count(kind="lookup") == 0
-        sent = time.monotonic()
+def test_a_signal_during_a_lookup_exits_without_waiting_for_its_answer(
+    cli: Cli, fake: FakeOpenFec
+) -> None:
+    gate = fake.hold(after=0, kind="lookup")
+    proc = cli.popen("--json")
+    try:
+        assert gate.wait_held(1, timeout=WAIT_S)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-        waited = time.monotonic() - sent
+        out, err = proc.communicate(timeout=WAIT_S)
+        still_held = gate.state()["held"]
+    finally:
+        gate.release()
     assert proc.returncode == 130, err
-    assert waited < 4.0
-    assert '"status": "interrupted"' in out
+    assert still_held == 1  # it exited while its look-up was still unanswered
+    assert json.loads(out)["status"] == "interrupted"
     assert "Traceback" not in err
+
+
+def test_a_unit_hit_by_a_transient_failure_resumes_from_its_last_cursor(
+    world, tmp_path: Path
+) -> None:
+    politician, unit = single_unit_politician(world, 2026)
+    rows = len(world.expected_rows(committee_ids=[unit[0]], cycles=[2026]))
+    assert rows > 60  # pages of 10: the failure lands deep inside the scan
+    with FakeOpenFec(world, api_keys=(KEY,)) as fake:
+        cli = Cli(fake, tmp_path / "transient.db")
+        cli.extra_env["SYNC_DONATIONS_RETRY_BACKOFF"] = "0.01"
+        gate = fake.hold(after=5)
+        proc = cli.popen("--cycle", "2026", "--politician", politician, "--batch-size", "10",
+                         "--concurrency", "1", "--json")
+        assert gate.wait_held(1, timeout=WAIT_S)
+        fake.fail_next(5, kind="schedule_a")  # the held request and its 4 retries
+        gate.release()
+        out, err = proc.communicate(timeout=WAIT_S)
+        sent = [e for e in fake.log if e.kind == "schedule_a"]
+    assert proc.returncode == 0, err
+    assert json.loads(out)["requests"]["retries"] == 4
+    assert [e.status for e in sent[5:11]] == [503] * 5 + [200]
+    cursors = {tuple(sorted((k, tuple(v)) for k, v in e.params.items())) for e in sent[5:11]}
+    assert len(cursors) == 1 and "last_index" in sent[10].params  # the same page, asked again
+    assert len(sent) == rows // 10 + 1 + 5  # the keyset minimum plus the five failures
+    assert db_rows(cli.db) == {s: r for s, r in expected_rows(world, (2026,)).items()
+                               if r[0] == unit[0]}
+
+
+def single_unit_politician(world, cycle: int) -> tuple[str, tuple[str, int]]:
+    """The politician whose only campaign unit in `cycle` is the largest such unit."""
+    best: tuple[int, str, tuple[str, int]] | None = None
+    for leg in world.legislators_json():
+        units = {(c.committee_id, cycle) for cid in leg["id"].get("fec", [])
+                 for c in world.committees_of_candidate(cid) if c.is_campaign
+                 and cycle in c.cycles}
+        if len(units) == 1:
+            unit = next(iter(units))
+            size = len(world.expected_rows(committee_ids=[unit[0]], cycles=[cycle]))
+            if best is None or size > best[0]:
+                best = (size, leg["id"]["bioguide"], unit)
+    assert best is not None
+    return best[1], best[2]
 
 
 def test_a_full_rescan_stopped_early_resumes_instead_of_restarting(cli: Cli, world, fake) -> None:

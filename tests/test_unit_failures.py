@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CYCLES, KEY, Cli, db_rows, expected_rows
 from tests.fake_openfec import FakeOpenFec
 from tests.fake_openfec.server import encode_error
+from tests.support import CYCLES, KEY, Cli, db_rows, expected_rows
 
 CURSOR_KEYS = ("last_index", "last_contribution_receipt_date", "sort_null_only")
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CYCLES, KEY, Cli, db_rows, expected_rows
 from tests.fake_openfec import FakeOpenFec
 from tests.fake_openfec import schedule_a as fake_schedule_a
 from tests.fake_openfec.server import encode_answer
+from tests.support import CYCLES, KEY, Cli, db_rows, expected_rows
 
 
 def superseded(db: Path) -> set[str]:

@@ -351,7 +351,12 @@ def test_runs_without_a_step_summary(nightly: Nightly) -> None:
 def test_signals_are_passed_on_to_the_sync(nightly: Nightly, signum: int, code: int) -> None:
     # A cancelled or timed-out step signals the script only; the sync must still hear it.
     ready = nightly.tmp / "ready"
-    proc = subprocess.Popen(["sh", str(NIGHTLY_SCRIPT)],
+    # As on a runner, the script starts with SIGINT at its default: a suite started in the
+    # background inherits it ignored, and a shell cannot trap a signal ignored on entry.
+    with_default_sigint = [sys.executable, "-c", "import os, signal, sys; "
+                           "signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                           "os.execvp(sys.argv[1], sys.argv[1:])"]
+    proc = subprocess.Popen([*with_default_sigint, "sh", str(NIGHTLY_SCRIPT)],
                             env=nightly.env(STUB_READY_FILE=str(ready)), cwd=nightly.tmp,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -6,8 +6,9 @@ api.data.gov keys and rate limits, network faults) over a generated, determinist
         ...  # fake.url, fake.legislators_url, fake.log, world.expected_rows()
 """
 
+from .gate import Gate
 from .gateway import Faults
 from .server import FakeOpenFec, Logged
 from .world import World, generate_world
 
-__all__ = ["FakeOpenFec", "Faults", "Logged", "World", "generate_world"]
+__all__ = ["FakeOpenFec", "Faults", "Gate", "Logged", "World", "generate_world"]

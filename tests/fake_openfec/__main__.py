@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--p-truncated", type=float, default=0.0)
     p.add_argument("--p-html", type=float, default=0.0)
     p.add_argument("--fault-seed", type=int, default=0)
+    p.add_argument("--echo-key-in-errors", action="store_true",
+                   help="append the caller's key, bare, to every error body")
     return p
 
 
@@ -88,7 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                        send_retry_after=not args.no_retry_after, latency=args.latency,
                        per_row_latency=args.per_row_latency,
                        schedule_a_latency=args.schedule_a_latency, faults=faults,
-                       seed=args.fault_seed, host=args.host, port=args.port)
+                       seed=args.fault_seed, host=args.host, port=args.port,
+                       echo_key_in_errors=args.echo_key_in_errors)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -5,6 +5,9 @@
 
 Every request is recorded in `fake.log`. Responses are HTTP/1.1 with Content-Length,
 so keep-alive connections work and concurrent requests overlap (one thread each).
+
+Tests drive the timing with `fake.hold(after=N)` (see gate.py) rather than with sleeps,
+and `fake.reject_next()` / `echo_key_in_errors=True` make the error bodies a test needs.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import struct
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from . import committees, schedule_a
 from .control import control
+from .gate import Gate
 from .gateway import (
     GATEWAY_ERRORS,
     Fault,
@@ -63,6 +67,7 @@ class Logged:
     rows: int = 0  # result rows in the answer
     service_s: float = 0.0  # seconds from the request's arrival to its answer (API requests)
     next_index: str | None = None  # the answer's last_indexes.last_index (Schedule A pages)
+    rate_remaining: int | None = None  # X-RateLimit-Remaining sent, when rate limited
 
 
 def encode_success(body: Any) -> bytes:
@@ -89,6 +94,20 @@ def encode_gateway(code: str, message: str) -> bytes:
     return (json.dumps({"error": {"code": code, "message": message}}, indent=2) + "\n").encode()
 
 
+def echo_key(body: bytes, key: str) -> bytes:
+    """The error body with the key appended bare to its message, as a careless server might
+    echo it: no `api_key=` or header name next to it for a pattern to catch."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body.rstrip(b"\n") + f" (key {key})\n".encode()
+    target = data.get("error", data) if isinstance(data, dict) else None
+    if not isinstance(target, dict):
+        return body
+    target["message"] = f"{target.get('message')} (key {key})"
+    return (json.dumps(data, sort_keys=True) + "\n").encode()
+
+
 def kind_of(path: str) -> str:
     if _SCHEDULE_A.fullmatch(path):
         return "schedule_a"
@@ -100,6 +119,9 @@ def kind_of(path: str) -> str:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 120  # an idle keep-alive connection is dropped after this
+    # Headers and body go out in two writes; with Nagle's algorithm the body would wait for
+    # the client's delayed ACK of the headers, ~40 ms per request that no real server adds.
+    disable_nagle_algorithm = True
 
     def version_string(self) -> str:
         return "openresty"  # what API Umbrella answers as
@@ -140,7 +162,7 @@ class FakeOpenFec:
                  latency: float = 0.0, per_row_latency: float = 0.0,
                  schedule_a_latency: float = 0.0, faults: Faults | None = None, seed: int = 0,
                  exact_count_limit: int = schedule_a.EXACT_COUNT_LIMIT,
-                 host: str = "127.0.0.1", port: int = 0,
+                 host: str = "127.0.0.1", port: int = 0, echo_key_in_errors: bool = False,
                  rate_clock: Callable[[], float] | None = None) -> None:
         self.world = world
         self.api_keys = frozenset(api_keys)
@@ -151,12 +173,16 @@ class FakeOpenFec:
         self.per_row_latency = per_row_latency
         self.exact_count_limit = exact_count_limit  # above it, `count` is an estimate
         self.schedule_a_latency = schedule_a_latency
+        self.echo_key_in_errors = echo_key_in_errors
         if rate_model not in ("rolling", "sliding"):
             raise ValueError(f"rate_model must be 'rolling' or 'sliding', not {rate_model!r}")
         limiter = SlidingEstimate if rate_model == "sliding" else RollingWindow
         clock = {"clock": rate_clock} if rate_clock is not None else {}
         self._window = limiter(rate_limit[0], rate_limit[1], **clock) if rate_limit else None
         self._faults = FaultInjector(faults, seed)
+        self._gate: Gate | None = None
+        self._rejections: deque[tuple[str | None, int, str]] = deque()
+        self._rejections_lock = threading.Lock()
         self._log: list[Logged] = []
         self._log_lock = threading.Lock()
         self._address = (host, port)
@@ -174,6 +200,8 @@ class FakeOpenFec:
         return self
 
     def stop(self) -> None:
+        if self._gate is not None:
+            self._gate.release()  # held requests must not outlive the server
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -252,6 +280,36 @@ class FakeOpenFec:
         page for 502), 5xx_html, reset, truncated or html."""
         self._faults.fail_next(n, kind, mode, status)
 
+    # ---- timing and rejections -------------------------------------------------------
+    def hold(self, after: int = 0, kind: str | None = "schedule_a") -> Gate:
+        """From now on, let `after` API requests of `kind` (None: any) through, then hold the
+        rest until the returned gate is released. Replaces (and releases) an earlier gate."""
+        previous, self._gate = self._gate, Gate(after, kind)
+        if previous is not None:
+            previous.release()
+        return self._gate
+
+    @property
+    def gate(self) -> Gate | None:
+        return self._gate
+
+    def reject_next(self, n: int = 1, kind: str | None = None, status: int = 422,
+                    message: str = "Invalid request") -> None:
+        """The next n API requests (of `kind`, or any) get OpenFEC's error body with this
+        status and message instead of their answer; a client must not retry them."""
+        if not 400 <= status < 500:
+            raise ValueError(f"a rejection is a 4xx status, not {status}")
+        with self._rejections_lock:
+            self._rejections.extend((kind, status, message) for _ in range(n))
+
+    def _rejection(self, kind: str) -> tuple[int, bytes] | None:
+        with self._rejections_lock:
+            for index, (wanted, status, message) in enumerate(self._rejections):
+                if wanted is None or wanted == kind:
+                    del self._rejections[index]
+                    return status, encode_error({"message": message, "status": status})
+        return None
+
     # ---- request handling ----------------------------------------------------------
     def handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
         split = urlsplit(h.path)
@@ -260,6 +318,7 @@ class FakeOpenFec:
         if length:
             h.rfile.read(length)
         path = split.path
+        h.echo_key = None  # type: ignore[attr-defined]  # set per API request by _api
         if path.startswith("/_control/"):
             status, body = control(self, method, path, params)
             data = encode_error(body) if status >= 400 else encode_success(body)
@@ -276,14 +335,21 @@ class FakeOpenFec:
             self._send(h, 404, encode_error({"message": "Not found", "status": 404}), JSON)
 
     def _api(self, h: BaseHTTPRequestHandler, path: str, params: dict[str, list[str]]) -> None:
-        arrived = time.monotonic()
         kind = kind_of(path)
+        gate = self._gate
+        if gate is not None:
+            gate.enter(kind)
+        arrived = time.monotonic()
         key, via = api_key_of(h.headers, params)
+        remaining: list[int] = []
 
         def log(status: int, fault: str | None = None, rows: int = 0,
                 next_index: str | None = None) -> None:
             self._record(Logged(path, params, status, kind, fault, key, via, rows,
-                                time.monotonic() - arrived, next_index))
+                                time.monotonic() - arrived, next_index,
+                                remaining[0] if remaining else None))
+
+        h.echo_key = key if self.echo_key_in_errors else None  # type: ignore[attr-defined]
 
         refused = check_key(key, self.api_keys, self.disabled_keys)
         if refused:
@@ -293,9 +359,10 @@ class FakeOpenFec:
             return
         headers: dict[str, str] = {}
         if self._window is not None and key:
-            accepted, remaining, wait = self._window.hit(key)
+            accepted, left, wait = self._window.hit(key)
+            remaining.append(left)
             headers = {"X-RateLimit-Limit": str(self._window.limit),
-                       "X-RateLimit-Remaining": str(remaining)}
+                       "X-RateLimit-Remaining": str(left)}
             if not accepted:
                 if self.send_retry_after:
                     headers["Retry-After"] = str(RollingWindow.retry_after(wait))
@@ -303,6 +370,11 @@ class FakeOpenFec:
                 over = encode_gateway("OVER_RATE_LIMIT", GATEWAY_ERRORS["OVER_RATE_LIMIT"][1])
                 self._send(h, 429, over, JSON, headers)
                 return
+        rejected = self._rejection(kind)
+        if rejected is not None:
+            log(rejected[0], "rejected")
+            self._send(h, rejected[0], rejected[1], JSON, headers)
+            return
         fault = self._faults.draw(kind)
         if self.latency:
             time.sleep(self.latency)
@@ -374,6 +446,9 @@ class FakeOpenFec:
     def _send(h: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str,
               headers: dict[str, str] | None = None, *, truncate: bool = False) -> None:
         """Always with Content-Length; `truncate` sends half the body and hangs up."""
+        echo = getattr(h, "echo_key", None)
+        if echo and status >= 400:
+            body = echo_key(body, echo)
         try:
             h.send_response(status)
             h.send_header("Content-Type", content_type)
