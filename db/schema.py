@@ -16,6 +16,8 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+from db import explore
+
 BUSY_TIMEOUT_MS = 30_000
 WAL_AUTOCHECKPOINT_PAGES = 10_000  # a reader or a second process may hold the lock for a moment
 
@@ -136,7 +138,10 @@ UPDATE sync_state SET full_completed_at = completed_at
     WHERE status = 'complete' AND pass_min_load_date IS NULL;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1_TABLES, _V2_RESOLUTIONS, _V3_FULL_PASS)
+# v4: views that answer the common questions, and full-text search (db/explore.py).
+_V4_EXPLORE = explore.MIGRATION
+
+MIGRATIONS: tuple[str, ...] = (_V1_TABLES, _V2_RESOLUTIONS, _V3_FULL_PASS, _V4_EXPLORE)
 SCHEMA_VERSION: int = len(MIGRATIONS)
 
 

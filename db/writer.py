@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from db.donations import UpsertCounts, supersede_unseen, upsert_rows
+from db.explore import index_new_rows
 from db.schema import as_database_error, connect, transaction, utc_now
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ def save_page(conn: sqlite3.Connection, msg: PageFetched, now: str) -> CommitRes
     the unit when the page ends its pass. Either all of it commits or none of it."""
     with transaction(conn):
         counts = upsert_rows(conn, msg.rows, msg.committee_id, now)
+        index_new_rows(conn)
         _ensure_unit(conn, msg.committee_id, msg.cycle, now)
         _advance_unit(conn, msg, now)
         superseded = _complete_unit(conn, msg.committee_id, msg.cycle, now) if msg.done else 0
