@@ -2,8 +2,12 @@
 VENV ?= .venv
 PYTHON ?= $(VENV)/bin/python
 SYNC_ARGS ?= --batch-size 100
+# make explore: the database make sync writes (DONATIONS_DB, else donations.db), or else the
+# demo.db that make demo writes.
+EXPLORE_DB ?= $(or $(DONATIONS_DB),$(if $(wildcard donations.db),donations.db,$(if $(wildcard demo.db),demo.db,donations.db)))
+EXPLORE_ARGS ?=
 
-.PHONY: all install test test-slow lint sync demo bench clean
+.PHONY: all install test test-slow lint sync demo explore bench clean
 
 all: lint test
 
@@ -12,7 +16,7 @@ $(PYTHON):
 
 install: $(PYTHON)
 	$(PYTHON) -m pip install --quiet --upgrade pip
-	$(PYTHON) -m pip install --quiet -e '.[test,lint]'
+	$(PYTHON) -m pip install --quiet -e '.[test,lint,explore]'
 
 test:
 	$(PYTHON) -m pytest -q
@@ -31,6 +35,9 @@ sync:
 
 demo:
 	$(PYTHON) -m tests.fake_openfec.demo
+
+explore:
+	$(PYTHON) -m db.browse "$(EXPLORE_DB)" $(EXPLORE_ARGS)
 
 bench:
 	$(PYTHON) bench/run.py
