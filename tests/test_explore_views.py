@@ -4,6 +4,7 @@ what the fake's world says, after the FEC amended rows away and corrected others
 from __future__ import annotations
 
 import contextlib
+import re
 import sqlite3
 from collections import Counter
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from db import schema
+from tests.conftest import ROOT
 from tests.dbtools import query
 from tests.exploretools import (
     Explored,
@@ -222,3 +224,12 @@ def test_migration_step_is_idempotent_and_creates_every_view(tmp_path: Path) -> 
     views = {r[0] for r in query(db, "SELECT name FROM sqlite_master WHERE type = 'view'")}
     assert views == {"member_committees", "donations_to_members", "member_cycle_totals",
                      "member_top_contributors", "member_top_employers"}
+
+
+def test_the_readmes_example_questions_run(explored: Explored) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Three questions"):]
+    examples = re.findall(r"```sql\n(.*?)```", section.split("\n## ")[0], re.DOTALL)
+    assert len(examples) == 3
+    answered = [query(explored.db, sql) for sql in examples]
+    assert all(answered[1:])  # the first names a member of the demo, not of this world
