@@ -4,7 +4,7 @@
 
 It brings the file's schema up to date first (the views and the search index arrive with
 a schema migration), names the metadata's database after the file (Datasette names a
-database after its file: demo.db is "demo"), then runs `datasette serve` until it is
+database after its file: demo.db is "demo"), then becomes `datasette serve` until that is
 stopped. Datasette is an optional dependency (the `explore` extra, which `make install`
 installs); nothing else in the project needs it.
 """
@@ -14,11 +14,12 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
-import subprocess
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from db.schema import DatabaseError, connect
 
@@ -56,6 +57,7 @@ def datasette_command(path: str | Path, extra: Sequence[str] = ()) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Check, upgrade, then become `datasette serve`; returns only on an error."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0].startswith("-"):
         print("usage: python -m db.browse DATABASE [datasette serve options]", file=sys.stderr)
@@ -69,12 +71,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DatabaseError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
-    metadata = json.dumps(datasette_metadata(Path(path).stem))
-    try:
-        return subprocess.run(datasette_command(path, extra), input=metadata, text=True,
-                              check=False).returncode
-    except KeyboardInterrupt:  # Datasette had the same Ctrl-C and has stopped
-        return 130
+    serve(datasette_command(path, extra), json.dumps(datasette_metadata(Path(path).stem)))
+
+
+def serve(command: list[str], metadata: str) -> NoReturn:
+    """Become `command` with `metadata` on its standard input.
+
+    exec, not a child process: a signal meant for `make explore` then reaches Datasette
+    itself, and no server is left behind holding the port. The metadata goes through an
+    unlinked temporary file, which, unlike a pipe, cannot fill up before Datasette reads it.
+    """
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as handle:
+        handle.write(metadata)
+        handle.flush()
+        handle.seek(0)
+        os.dup2(handle.fileno(), 0)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(command[0], command)
 
 
 if __name__ == "__main__":

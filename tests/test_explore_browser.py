@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -32,30 +33,34 @@ def explored(tmp_path: Path) -> Explored:
 
 @pytest.fixture
 def served(explored: Explored) -> Iterator[str]:
-    """The URL of `python -m db.browse <db> --port 0`, stopped with Ctrl-C afterwards."""
+    """The URL of `python -m db.browse <db> --port 0`; afterwards, a `kill` of that process
+    must leave no server behind."""
     server = subprocess.Popen([sys.executable, "-m", "db.browse", str(explored.db), "--port", "0"],
                               cwd=ROOT, stderr=subprocess.PIPE, text=True,
                               start_new_session=True)  # its own group, as a terminal's job
     watchdog = threading.Timer(120, os.killpg, (server.pid, signal.SIGKILL))
     watchdog.start()
+    url = None
     try:
         assert server.stderr is not None
         said = ""
         for line in server.stderr:  # uvicorn names its address once it listens
             said += line
-            found = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line)
+            found = re.search(r"Uvicorn running on (http://127\.0\.0\.1:(\d+))", line)
             if found:
-                yield found.group(1)
+                url, port = found.group(1), int(found.group(2))
                 break
         else:
             pytest.fail(f"the server stopped before listening: {said}")
+        yield url
     finally:
-        os.killpg(server.pid, signal.SIGINT)  # Ctrl-C reaches the launcher and Datasette
+        server.terminate()  # SIGTERM to the launcher's pid alone, as `kill` sends it
         server.wait()
         watchdog.cancel()
         if server.stderr is not None:
             server.stderr.close()
-    assert server.returncode == 130
+    with pytest.raises(ConnectionRefusedError):  # the launcher was the server: none is left
+        socket.create_connection(("127.0.0.1", port), timeout=10).close()
 
 
 def dump_dom(url: str, profile: Path) -> str:
