@@ -4,8 +4,12 @@ PYTHON ?= $(VENV)/bin/python
 # The interpreter a new venv is made from (.ci/test-all sets one per claimed version).
 BASE_PYTHON ?= python3
 SYNC_ARGS ?= --batch-size 100
+# make explore: the database make sync writes (DONATIONS_DB, else donations.db), or else the
+# demo.db that make demo writes.
+EXPLORE_DB ?= $(or $(DONATIONS_DB),$(if $(wildcard donations.db),donations.db,$(if $(wildcard demo.db),demo.db,donations.db)))
+EXPLORE_ARGS ?=
 
-.PHONY: all install install-test test test-all test-slow lint mutation sync demo bench clean
+.PHONY: all install install-test test test-all test-slow lint mutation sync demo explore bench clean
 
 all: lint test
 
@@ -14,7 +18,7 @@ $(PYTHON):
 
 install: $(PYTHON)
 	$(PYTHON) -m pip install --quiet --upgrade pip
-	$(PYTHON) -m pip install --quiet -e '.[test,lint]'
+	$(PYTHON) -m pip install --quiet -e '.[test,lint,explore]'
 
 install-test: $(PYTHON)
 	$(PYTHON) -m pip install --quiet --upgrade pip
@@ -50,6 +54,9 @@ sync:
 
 demo:
 	$(PYTHON) -m tests.fake_openfec.demo
+
+explore:
+	$(PYTHON) -m db.browse "$(EXPLORE_DB)" $(EXPLORE_ARGS)
 
 bench:
 	$(PYTHON) bench/run.py

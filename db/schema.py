@@ -16,6 +16,8 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+from db import explore
+
 BUSY_TIMEOUT_MS = 30_000
 WAL_AUTOCHECKPOINT_PAGES = 10_000  # a reader or a second process may hold the lock for a moment
 
@@ -172,8 +174,11 @@ CREATE TABLE IF NOT EXISTS committee_cycles (
 UPDATE resolutions SET resolved_at = '1970-01-01T00:00:00.000000Z';
 """
 
+# v7: views that answer the common questions, and full-text search (db/explore.py).
+_V7_EXPLORE = explore.MIGRATION
+
 MIGRATIONS: tuple[str, ...] = (_V1_TABLES, _V2_RESOLUTIONS, _V3_FULL_PASS, _V4_CHAINS,
-                               _V5_VERIFICATION, _V6_COMMITTEE_CYCLES)
+                               _V5_VERIFICATION, _V6_COMMITTEE_CYCLES, _V7_EXPLORE)
 SCHEMA_VERSION: int = len(MIGRATIONS)
 
 

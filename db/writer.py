@@ -28,6 +28,7 @@ from db.donations import (
     supersede_window,
     upsert_rows,
 )
+from db.explore import index_new_rows
 from db.schema import as_database_error, connect, transaction, utc_now
 
 logger = logging.getLogger(__name__)
@@ -126,6 +127,7 @@ def save_page(conn: sqlite3.Connection, msg: PageFetched, now: str) -> CommitRes
         if msg.starts_pass:
             _start_pass(conn, msg, now)
         counts = upsert_rows(conn, msg.rows, only, now)
+        index_new_rows(conn)
         _advance_chain(conn, msg, now)
         superseded = 0
         if msg.done:
@@ -143,6 +145,7 @@ def save_window_page(conn: sqlite3.Connection, msg: WindowPage, now: str) -> Com
     only = msg.committee_id
     with transaction(conn):
         counts = upsert_rows(conn, msg.rows, only, now)
+        index_new_rows(conn)
         superseded = 0
         if msg.done:
             superseded = supersede_window(conn, msg.committee_id, msg.cycle, msg.window,
