@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= $(VENV)/bin/python
 SYNC_ARGS ?= --batch-size 100
 
-.PHONY: all install test test-slow lint sync demo bench clean
+.PHONY: all install test test-slow lint sync demo demo-dump bench clean
 
 all: lint test
 
@@ -32,8 +32,11 @@ sync:
 demo:
 	$(PYTHON) -m tests.fake_openfec.demo
 
+demo-dump:
+	$(PYTHON) -m tests.fake_dump.demo
+
 bench:
 	$(PYTHON) bench/run.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache demo.db demo.db-* bench/*.db
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache demo.db demo.db-* demo-dump.db demo-dump.db-* bench/*.db
