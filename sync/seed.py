@@ -67,6 +67,7 @@ class CycleLoad:
     restarts: int = 0  # reads started over because the file was replaced
     etag: str | None = None  # of the file loaded
     snapshot_time: str | None = None
+    spool_bytes: int = 0  # temporary disk space the rows took until the table was checked
 
 
 @dataclasses.dataclass
@@ -243,7 +244,7 @@ class Seeder:
             snapshot = result.snapshot_time.isoformat(sep=" ")
             self._put(SeedDone(load.cycle, units, snapshot, done))
             self._wait(done)
-        load.status, load.rows = "loaded", spool.rows
+        load.status, load.rows, load.spool_bytes = "loaded", spool.rows, spool.bytes
         load.etag, load.snapshot_time = result.etag, snapshot
         logger.info("dump %s: %s rows of %d unit(s) written", load.cycle, f"{spool.rows:,}",
                     len(units))
