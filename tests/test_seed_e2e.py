@@ -13,9 +13,9 @@ import re
 import signal
 import sqlite3
 import struct
-import termios
 import subprocess
 import sys
+import termios
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
