@@ -209,6 +209,9 @@ class Seeder:
         with RowSpool(self.spool_dir, self.batch_rows) as spool:
             result = self._read(load.cycle, committee_ids, opened, check, spool)
             check.finish(result)
+            logger.info("dump %s: %s read (%s rows), %s rows of %d unit(s) kept; they match "
+                        "the API's page", load.cycle, result.table, f"{result.rows_read:,}",
+                        f"{result.rows_kept:,}", len(committee_ids))
             self._write(load, committee_ids, spool, result)
 
     def _read(self, cycle: int, committee_ids: list[str], opened: OpenedDump,
@@ -226,9 +229,6 @@ class Seeder:
         result = rows.result
         if result is None or not result.complete:  # the loop above ends only at the end
             raise DumpError(f"{self._name()}: the {cycle} table was not read to its end")
-        logger.info("dump %s: %s read (%s rows), %s rows of %d unit(s) kept, matching the "
-                    "API's page", cycle, result.table, f"{result.rows_read:,}",
-                    f"{result.rows_kept:,}", len(committee_ids))
         return result
 
     def _write(self, load: CycleLoad, committee_ids: list[str], spool: RowSpool,
