@@ -9,7 +9,7 @@ SYNC_ARGS ?= --batch-size 100
 EXPLORE_DB ?= $(or $(DONATIONS_DB),$(if $(wildcard donations.db),donations.db,$(if $(wildcard demo.db),demo.db,donations.db)))
 EXPLORE_ARGS ?=
 
-.PHONY: all install install-test test test-all test-slow lint mutation sync demo explore bench clean
+.PHONY: all install install-test test test-all test-slow lint mutation sync demo demo-dump explore bench clean
 
 all: lint test
 
@@ -58,8 +58,11 @@ demo:
 explore:
 	$(PYTHON) -m db.browse "$(EXPLORE_DB)" $(EXPLORE_ARGS)
 
+demo-dump:
+	$(PYTHON) -m tests.fake_dump.demo
+
 bench:
 	$(PYTHON) bench/run.py
 
 clean:
-	rm -rf $(VENV) .venv-3.* mutants .hypothesis build *.egg-info .pytest_cache .mypy_cache .ruff_cache demo.db demo.db-* bench/*.db
+	rm -rf $(VENV) .venv-3.* mutants .hypothesis build *.egg-info .pytest_cache .mypy_cache .ruff_cache demo.db demo.db-* demo-dump.db demo-dump.db-* bench/*.db

@@ -38,11 +38,13 @@ from fec.committees import (
     fetch_committees,
     ids_per_request,
 )
+from fec.dump_source import FEC_DUMP_URL
 from fec.legislators import DEFAULT_URL as DEFAULT_LEGISLATORS
 from fec.legislators import load_legislators
 from fec.scheduler import FETCH_THREAD_PREFIX
 from sync.checks import CheckTally
 from sync.pipeline import Pipeline
+from sync.seed import Seeder, SeedReport
 
 logger = logging.getLogger("sync_donations")
 
@@ -93,6 +95,7 @@ class Options:
     rate_limit: int | None
     quiet: bool
     verify: bool = True
+    seed_from_dump: str | None = None  # the dump's URL or path
 
     def public(self) -> dict[str, Any]:
         """The options as recorded in the runs table: everything but the key."""
@@ -121,6 +124,7 @@ class Outcome:
     failures: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     unresolved: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     checks: CheckTally = dataclasses.field(default_factory=CheckTally)
+    dump: SeedReport | None = None  # with --seed-from-dump
     planned: bool = False  # False when the run ended before units were planned
 
     def as_json(self, stats: RequestStats, elapsed: float) -> dict[str, Any]:
@@ -137,6 +141,7 @@ class Outcome:
             "failures": self.failures,
             "unresolved": self.unresolved,
             "verification": self.checks.as_json(stats.verification),
+            "dump": self.dump.as_json() if self.dump is not None else None,
         }
 
 
@@ -175,17 +180,20 @@ class Progress:
             self.bar = None
 
     def on_commit(self, result: CommitResult) -> None:
+        self.count_rows(result)
+        if result.completed:
+            self.units_done += len(result.completed)
+            if self.bar is not None:
+                self.bar.update(len(result.completed))
+        self._report()
+
+    def count_rows(self, result: CommitResult) -> None:
         rows = self.outcome.rows
         rows["inserted"] += result.inserted
         rows["updated"] += result.updated
         rows["unchanged"] += result.unchanged
         rows["skipped_no_sub_id"] += result.skipped_no_sub_id
         rows["superseded"] += result.superseded
-        if result.completed:
-            self.units_done += len(result.completed)
-            if self.bar is not None:
-                self.bar.update(len(result.completed))
-        self._report()
 
     def _report(self) -> None:
         fresh = self.outcome.rows["inserted"] + self.outcome.rows["updated"]
@@ -416,19 +424,22 @@ class SyncRun:
                 check_selection(conn, opts.politicians)
                 resolve_committees(conn, self.client, opts, self.stop)
             self.outcome.unresolved = list_unresolved(conn, opts)
-            plans, skipped = state.plan_units(
-                conn, opts.cycles, opts.politicians, full=opts.full,
-                refresh_after_hours=opts.refresh_after, overlap_days=opts.overlap_days,
-                now=utcnow(), current_run=self.outcome.run_id,
-            )
+            plans, skipped = self._plan(conn)
+            seeds = (state.units_to_seed(conn, [(p.committee_id, p.cycle) for p in plans])
+                     if opts.seed_from_dump is not None else [])
+        self.outcome.units.update(total=len(plans) + skipped, skipped=skipped)
+        self.outcome.planned = True
+        progress = self.progress = Progress(self.outcome, self.stats, self.budget, opts.quiet)
+        if opts.seed_from_dump is not None:
+            self._seed(seeds)
+        with contextlib.closing(schema.connect(opts.db)) as conn:
+            if self.outcome.dump is not None and self.outcome.dump.loaded():
+                plans, skipped = self._plan(conn)  # seeded units now start from the dump
             first_chain_id = state.next_chain_id(conn)
             planned = {(p.committee_id, p.cycle) for p in plans}
             unchecked = [unit for unit in state.units_to_check(conn, opts.cycles, opts.politicians)
                          if unit not in planned] if opts.verify else []
-        self.outcome.units.update(total=len(plans) + skipped, skipped=skipped)
-        self.outcome.planned = True
         logger.info("%d units to sync, %d fresh ones skipped", len(plans), skipped)
-        progress = self.progress = Progress(self.outcome, self.stats, self.budget, opts.quiet)
         pipeline = Pipeline(opts.db, self.client, self.stop, per_page=opts.batch_size,
                             concurrency=opts.concurrency, first_chain_id=first_chain_id,
                             on_commit=progress.on_commit, verify=opts.verify)
@@ -438,6 +449,28 @@ class SyncRun:
                 pipeline.run(plans, unchecked)
             finally:
                 self.outcome.failures = pipeline.failures
+
+    def _plan(self, conn: Any) -> tuple[list[state.UnitPlan], int]:
+        opts = self.opts
+        return state.plan_units(
+            conn, opts.cycles, opts.politicians, full=opts.full,
+            refresh_after_hours=opts.refresh_after, overlap_days=opts.overlap_days,
+            now=utcnow(), current_run=self.outcome.run_id,
+        )
+
+    def _seed(self, units: list[tuple[str, int]]) -> None:
+        """Load the never-synced units from the weekly dump (sync.seed), before paging."""
+        source = self.opts.seed_from_dump or FEC_DUMP_URL
+        if not units:
+            self.outcome.dump = SeedReport(source)
+            return
+        seeder = Seeder(self.opts.db, source, self.client, stop=self.stop,
+                        per_page=self.opts.batch_size, quiet=self.opts.quiet,
+                        backoff_factor=self.client.backoff_factor,
+                        on_commit=self.progress.count_rows if self.progress else None,
+                        interruptible=self.signals.interruptible)
+        self.outcome.dump = seeder.report
+        seeder.run(units)
 
     def _classify(self, exc: BaseException) -> bool:
         """Set the outcome for a known failure; False for an unexpected one."""
@@ -517,6 +550,8 @@ def print_summary(outcome: Outcome, report: dict[str, Any]) -> None:
             f"counts checked against the API: {checks['verified']} unit(s) verified "
             f"({checks['repaired']} after repair), {checks['unverified']} still differ, "
             f"{checks['unchecked']} not checked; {checks['requests']:,} requests")
+    if outcome.dump is not None:
+        lines += outcome.dump.summary_lines()
     for failure in outcome.failures:
         lines.append(f"failed: {failure['committee_id']} {failure['cycle']}: {failure['error']}")
     if outcome.unresolved:
@@ -619,6 +654,20 @@ def check_api_url(ctx: click.Context, param: click.Parameter, value: str) -> str
     return value.strip().rstrip("/")
 
 
+def check_dump_source(ctx: click.Context, param: click.Parameter,
+                      value: str | None) -> str | None:
+    if value is None:
+        return None
+    spec = value.strip()
+    if spec.startswith(("http://", "https://")):
+        if not urlsplit(spec).hostname:
+            raise click.BadParameter(f"{value!r} is not a URL such as {FEC_DUMP_URL}")
+        return spec
+    if not Path(spec).is_file():
+        raise click.BadParameter(f"{value!r} is neither an http(s) URL nor a file")
+    return spec
+
+
 class FiniteFloat(click.FloatRange):
     """A FloatRange that refuses nan and inf, which would switch the bound off."""
 
@@ -678,6 +727,12 @@ DEMO_KEY_WARNING = (
 @click.option("--no-verify", "no_verify", is_flag=True,
               help="Skip checking each unit's row count against the API's (and repairing "
                    "differences) after its pass: a quicker, unproven run.")
+@click.option("--seed-from-dump", is_flag=False, flag_value=FEC_DUMP_URL, default=None,
+              metavar="[URL|PATH]", callback=check_dump_source,
+              help="Load the units of the requested cycles that were never synced from the "
+                   "FEC's weekly database dump (about 90 GB; only a cycle's table is read) "
+                   "instead of paging them, then catch them up through the API.  [default "
+                   "URL: the FEC's own]")
 @click.option("--status", "show_status", is_flag=True,
               help="Show every unit's sync state and exit (no requests).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or progress lines.")
@@ -688,7 +743,8 @@ def cli(ctx: click.Context, db_path: str, api_key: str, api_url: str, legislator
         cycles: tuple[int, ...], politicians: list[str] | None, batch_size: int,
         concurrency: int, full: bool, refresh_after: float, overlap_days: int,
         max_requests: int | None, max_wait: float, rate_limit: int | None, no_verify: bool,
-        show_status: bool, quiet: bool, as_json: bool, verbose: bool) -> None:
+        seed_from_dump: str | None, show_status: bool, quiet: bool, as_json: bool,
+        verbose: bool) -> None:
     """Sync FEC Schedule A donations to members of Congress into a SQLite file.
 
     Loads politicians (congress-legislators), resolves their campaign committees
@@ -703,6 +759,10 @@ def cli(ctx: click.Context, db_path: str, api_key: str, api_url: str, legislator
     if show_status:
         print_status(db_path, sorted(set(cycles)), as_json)
         return
+    if full and seed_from_dump is not None:
+        raise click.UsageError("--seed-from-dump cannot be combined with --full: a full "
+                               "rescan pages every unit through the API, which is what the "
+                               "dump is there to avoid")
     if api_key == "DEMO_KEY":
         click.echo(DEMO_KEY_WARNING, err=True)
     source = ctx.get_parameter_source("legislators")
@@ -713,7 +773,7 @@ def cli(ctx: click.Context, db_path: str, api_key: str, api_url: str, legislator
         cycles=sorted(set(cycles)) or [current_cycle()], politicians=politicians,
         batch_size=batch_size, concurrency=concurrency, full=full, refresh_after=refresh_after,
         overlap_days=overlap_days, max_requests=max_requests, max_wait=max_wait,
-        rate_limit=rate_limit, quiet=quiet, verify=not no_verify,
+        rate_limit=rate_limit, quiet=quiet, verify=not no_verify, seed_from_dump=seed_from_dump,
     )
     ctx.exit(run_cli(opts, as_json, verbose))
 

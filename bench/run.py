@@ -4,7 +4,7 @@ Every case runs against the loopback fake API (tests/fake_openfec) or drives the
 thread directly, and reports its figure next to a reference measured in the same run,
 with the ratio. Nothing here asserts a time: the numbers are for people to read.
 
-    python bench/run.py            # all five cases (about 12 minutes on 2 cores)
+    python bench/run.py            # all six cases (about 15 minutes on 2 cores)
     python bench/run.py --quick    # without the 1M-row memory case
 """
 
@@ -25,6 +25,7 @@ import case_dump  # noqa: E402 - after the path set-up, so it runs as a plain sc
 import case_latency  # noqa: E402
 import case_memory  # noqa: E402
 import case_requests  # noqa: E402
+import case_seed  # noqa: E402
 import case_writer  # noqa: E402
 import common  # noqa: E402
 
@@ -73,6 +74,7 @@ def main() -> int:
             ("10k", "100k") if args.quick else tuple(case_memory.SIZES)
         )),
         case_dump.markdown(case_dump.run()),
+        case_seed.markdown(case_seed.run()),
     ]
     took = time.perf_counter() - started
     text = "\n\n".join([machine_section(command, started_wall, took), *sections]) + "\n"

@@ -177,8 +177,20 @@ UPDATE resolutions SET resolved_at = '1970-01-01T00:00:00.000000Z';
 # v7: views that answer the common questions, and full-text search (db/explore.py).
 _V7_EXPLORE = explore.MIGRATION
 
+# v8: first loads from the FEC's weekly dump (--seed-from-dump). seeded_at is set once a
+# unit's rows from a dump table have all been committed: the unit is then never read from a
+# dump again, and its first API pass is incremental from the watermark the dump gave
+# (loaded_through). seed_rows counts its rows in the dump, seed_snapshot is when the dump
+# was taken.
+_V8_SEEDS = """
+ALTER TABLE sync_state ADD COLUMN seeded_at TEXT;
+ALTER TABLE sync_state ADD COLUMN seed_rows INTEGER;
+ALTER TABLE sync_state ADD COLUMN seed_snapshot TEXT;
+"""
+
 MIGRATIONS: tuple[str, ...] = (_V1_TABLES, _V2_RESOLUTIONS, _V3_FULL_PASS, _V4_CHAINS,
-                               _V5_VERIFICATION, _V6_COMMITTEE_CYCLES, _V7_EXPLORE)
+                               _V5_VERIFICATION, _V6_COMMITTEE_CYCLES, _V7_EXPLORE,
+                               _V8_SEEDS)
 SCHEMA_VERSION: int = len(MIGRATIONS)
 
 

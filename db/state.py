@@ -420,6 +420,19 @@ def units_to_check(conn: sqlite3.Connection, cycles: Sequence[int],
     return due
 
 
+def units_to_seed(conn: sqlite3.Connection,
+                  units: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Of `units`, those a dump may load: never through a complete pass, never seeded."""
+    states = {(row["committee_id"], row["cycle"]): row for row in _rows(
+        conn, "SELECT committee_id, cycle, completed_at, seeded_at FROM sync_state")}
+    due = []
+    for key in sorted(set(units)):
+        row = states.get(key)
+        if row is None or (row["completed_at"] is None and row["seeded_at"] is None):
+            due.append(key)
+    return due
+
+
 def next_chain_id(conn: sqlite3.Connection) -> int:
     """A chain id no stored chain uses."""
     row = conn.execute("SELECT MAX(chain_id) FROM sync_state").fetchone()

@@ -106,6 +106,33 @@ class CountQuery:
 
 
 @dataclass(frozen=True)
+class SeedRows:
+    """A batch of rows of one cycle from the FEC's weekly dump, upserted like any page. The
+    units' sync state is untouched: only SeedDone, after the last batch, records the load."""
+
+    cycle: int
+    rows: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class SeededUnit:
+    committee_id: str
+    rows: int  # its rows in the dump
+    watermark: str | None  # where its first API pass starts (None: the dump had no row)
+
+
+@dataclass(frozen=True)
+class SeedDone:
+    """Every batch of a cycle's dump load is queued before this: mark its units seeded, with
+    the watermarks their first API pass starts from. `reply` is set once committed."""
+
+    cycle: int
+    units: tuple[SeededUnit, ...]
+    snapshot: str  # when the dump was taken
+    reply: Future[None]
+
+
+@dataclass(frozen=True)
 class CommitResult:
     message: object
     inserted: int = 0
@@ -171,6 +198,34 @@ def answer(conn: sqlite3.Connection, msg: CountQuery) -> CommitResult:
     if msg.dates_of is not None:
         found["dates"] = live_dates(conn, msg.dates_of)
     msg.reply.set_result(found)
+    return CommitResult(msg)
+
+
+def save_seed_rows(conn: sqlite3.Connection, msg: SeedRows, now: str) -> CommitResult:
+    with transaction(conn):
+        counts = upsert_rows(conn, msg.rows, None, now)
+        index_new_rows(conn)
+    return _result(msg, counts)
+
+
+def save_seeded(conn: sqlite3.Connection, msg: SeedDone, now: str) -> CommitResult:
+    """ONE transaction: each unit starts over as pending (a cursor of an earlier API pass is
+    dropped: the incremental pass from the dump's watermark covers what it had left), with
+    the dump's watermark. A unit that has completed a pass meanwhile is left alone."""
+    with transaction(conn):
+        for unit in msg.units:
+            _ensure_unit(conn, unit.committee_id, msg.cycle, now)
+        conn.executemany(
+            "UPDATE sync_state SET status = 'pending', cursor = NULL, chain_id = NULL,"
+            " pass_min_load_date = NULL, pass_sort = NULL, pass_started_at = NULL,"
+            " pass_max_load_date = NULL, rows_seen = 0, requests = 0, last_error = NULL,"
+            " loaded_through = :watermark, seeded_at = :now, seed_rows = :rows,"
+            " seed_snapshot = :snapshot, updated_at = :now"
+            " WHERE committee_id = :committee_id AND cycle = :cycle AND completed_at IS NULL",
+            [{"watermark": u.watermark, "now": now, "rows": u.rows, "snapshot": msg.snapshot,
+              "committee_id": u.committee_id, "cycle": msg.cycle} for u in msg.units],
+        )
+    msg.reply.set_result(None)
     return CommitResult(msg)
 
 
@@ -273,6 +328,10 @@ def apply_message(conn: sqlite3.Connection, msg: object, now: str) -> CommitResu
         return save_checks(conn, msg, now)
     if isinstance(msg, UnitFailed):
         return fail_unit(conn, msg, now)
+    if isinstance(msg, SeedRows):
+        return save_seed_rows(conn, msg, now)
+    if isinstance(msg, SeedDone):
+        return save_seeded(conn, msg, now)
     raise TypeError(f"the writer cannot handle a {type(msg).__name__} message")
 
 
@@ -303,7 +362,7 @@ class SQLiteWriter(threading.Thread):
             self.stop.set()
             logger.debug("writer failed", exc_info=True)
             for msg in self._messages():
-                if isinstance(msg, CountQuery):  # its asker waits for an answer
+                if isinstance(msg, (CountQuery, SeedDone)):  # its sender waits for an answer
                     msg.reply.set_exception(exc)
 
     def _messages(self) -> Iterator[object]:

@@ -44,3 +44,12 @@ class DumpReplaced(DumpError):
             f"became {after or 'unknown'}); nothing from the two files is mixed: "
             "start the load again to read the new file"
         )
+
+
+class DumpStale(DumpError):
+    """The snapshot is too old to be worth loading: the FEC's weekly job is lagging."""
+
+
+class DumpMismatch(DumpError):
+    """The dump's rows, converted, are not what the API serves for them: a load would not
+    be exact."""

@@ -12,7 +12,7 @@ from tests.fake_openfec import FakeOpenFec, Faults
 from tests.support import CYCLES, KEY, Cli, clean_env, cli_command, db_rows, expected_rows
 
 JSON_KEYS = {"run_id", "exit_code", "status", "message", "resume_after", "units", "rows",
-             "requests", "elapsed_s", "failures", "unresolved", "verification"}
+             "requests", "elapsed_s", "failures", "unresolved", "verification", "dump"}
 
 
 def test_json_summary_has_the_contract_schema(cli: Cli) -> None:
@@ -28,6 +28,7 @@ def test_json_summary_has_the_contract_schema(cli: Cli) -> None:
     assert report["verification"] == {
         "verified": report["units"]["total"], "repaired": 0, "unverified": 0, "unchecked": 0,
         "requests": report["requests"]["verification"]}
+    assert report["dump"] is None  # no --seed-from-dump
 
 
 def test_unresolved_politicians_are_reported_not_fatal(cli: Cli, world) -> None:
@@ -198,6 +199,7 @@ def test_help_lists_the_contract_flags() -> None:
                          env=clean_env()).stdout
     for flag in ("--db", "--api-key", "--api-url", "--legislators", "--cycle", "--politician",
                  "--batch-size", "--concurrency", "--full", "--refresh-after", "--max-requests",
+                 "--seed-from-dump",
                  "--max-wait", "--quiet", "--json", "--verbose", "OPENFEC_API_KEY",
                  "DONATIONS_DB", "OPENFEC_API_URL", "LEGISLATORS_URL"):
         assert flag in out

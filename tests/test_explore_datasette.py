@@ -26,8 +26,8 @@ with warnings.catch_warnings():  # see quiet_datasette
 
     gc.collect()
 
-from db import browse
-from db.schema import SCHEMA_VERSION
+from db import browse, explore
+from db.schema import MIGRATIONS
 from tests.dbtools import query
 from tests.exploretools import (
     Explored,
@@ -203,7 +203,7 @@ def test_make_explore_upgrades_an_older_file_first(explored: Explored, tmp_path:
     shutil.copy(explored.db, copy)
     with sqlite3.connect(copy) as conn:
         conn.execute("DROP VIEW member_top_employers")
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+        conn.execute(f"PRAGMA user_version = {MIGRATIONS.index(explore.MIGRATION)}")
     conn.close()
     proc = browse_cli(str(copy), "--get", "/donations/member_top_employers.json?_size=1")
     assert proc.returncode == 0, proc.stderr

@@ -154,7 +154,7 @@ def test_an_older_file_gets_its_existing_rows_indexed_on_migration(tmp_path: Pat
                              " ('view', 'trigger') OR name = 'donations_fts'").fetchall()
         for kind, name in added:
             conn.execute(f"DROP {kind.upper()} {name}")  # the index's own tables go with it
-        conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION - 1}")
+        conn.execute(f"PRAGMA user_version = {schema.MIGRATIONS.index(schema.explore.MIGRATION)}")
     assert query(db, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'donations_fts%'") \
         == [(0,)]
     schema.connect(db).close()

@@ -9,7 +9,10 @@ Last-Modified, and honours If-Match (412 when the file has changed). Faults for 
                                  # which may also drop bytes already sent)
     server.fail_next(2, 503)     # the next two S3 requests get 503 SlowDown
     server.replace(new_bytes)    # the weekly replacement: new content, ETag, Last-Modified
-    server.replace_after(3, b)   # ... once 3 more S3 requests have been answered
+    server.replace_after(3, b)   # ... once 3 more S3 requests have been answered (calls
+                                 # queue up: each counts from when the one before it fired)
+    server.hold_next(5000, skip=1)  # the second S3 answer from now pauses after 5000 body
+                                 # bytes: server.held is set, and it goes on at release()
 
 Every request is logged with its headers (server.log), so tests can count requests and
 check what was sent where.
@@ -80,7 +83,9 @@ class FakeDumpServer:
         self._log: list[DumpRequest] = []
         self._cuts: deque[tuple[int, bool]] = deque()
         self._failures: deque[tuple[int, str | None]] = deque()
-        self._pending: tuple[int, bytes] | None = None
+        self._pending: deque[list[Any]] = deque()  # [S3 answers left, content]
+        self._hold: tuple[int, int] | None = None  # (S3 answers to let pass first, bytes)
+        self.held, self._release = threading.Event(), threading.Event()
         self._set(content, last_modified or datetime(2026, 11, 1, 22, 5, tzinfo=UTC))
         self._servers = {role: _Server(self, role) for role in ("fec", "s3")}
         self._threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.05},
@@ -95,6 +100,7 @@ class FakeDumpServer:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        self.release()
         for server in self._servers.values():
             server.shutdown()
             server.server_close()
@@ -123,11 +129,20 @@ class FakeDumpServer:
 
     def replace_after(self, requests: int, content: bytes) -> None:
         with self._lock:
-            self._pending = (requests, content)
+            self._pending.append([requests, content])
 
     def cut_next(self, *sent: int, reset: bool = False) -> None:
         with self._lock:
             self._cuts.extend((n, reset) for n in sent)
+
+    def hold_next(self, after: int, skip: int = 0) -> None:
+        with self._lock:
+            self._hold = (skip, after)
+            self.held.clear()
+            self._release.clear()
+
+    def release(self) -> None:
+        self._release.set()
 
     def fail_next(self, n: int = 1, status: int = 503, retry_after: str | None = None) -> None:
         with self._lock:
@@ -156,6 +171,7 @@ class FakeDumpServer:
             failure = self._failures.popleft() if self._failures else None
             cut = self._cuts.popleft() if self._cuts and failure is None else None
             self._count_towards_replacement()
+            hold = self._take_hold() if failure is None else None
         wanted = h.headers.get("Range")
         if failure is not None:
             status, retry_after = failure
@@ -173,16 +189,23 @@ class FakeDumpServer:
         fault = None if sent == len(body) else "reset" if cut and cut[1] else "cut"
         self._record(DumpRequest(role, h.path, headers, 0 if fault else status, wanted, sent,
                                  fault))
-        self._answer(h, status, body, extra, cut)
+        self._answer(h, status, body, extra, cut, hold)
+
+    def _take_hold(self) -> int | None:
+        if self._hold is None:
+            return None
+        skip, after = self._hold
+        if skip:
+            self._hold = (skip - 1, after)
+            return None
+        self._hold = None
+        return after
 
     def _count_towards_replacement(self) -> None:
-        if self._pending is not None:
-            left, content = self._pending
-            if left <= 1:
-                self._pending = None
-                self._set(content, self.last_modified + timedelta(days=7))
-            else:
-                self._pending = (left - 1, content)
+        if self._pending:
+            self._pending[0][0] -= 1
+            if self._pending[0][0] <= 0:
+                self._set(self._pending.popleft()[1], self.last_modified + timedelta(days=7))
 
     @staticmethod
     def _select(path: str, wanted: str | None, if_match: str | None, content: bytes,
@@ -203,7 +226,8 @@ class FakeDumpServer:
         return 206, content[first:last + 1], {"Content-Range": f"bytes {first}-{last}/{size}"}
 
     def _answer(self, h: BaseHTTPRequestHandler, status: int, body: bytes,
-                headers: dict[str, str], cut: tuple[int, bool] | None = None) -> None:
+                headers: dict[str, str], cut: tuple[int, bool] | None = None,
+                hold: int | None = None) -> None:
         sent = 0
         try:
             h.send_response(status)
@@ -213,9 +237,15 @@ class FakeDumpServer:
             h.end_headers()
             limit = len(body) if cut is None else min(cut[0], len(body))
             while sent < limit:
-                piece = body[sent:min(limit, sent + self.piece)]
+                stop = min(limit, sent + self.piece, hold if hold and hold > sent else limit)
+                piece = body[sent:stop]
                 h.wfile.write(piece)
                 sent += len(piece)
+                if hold is not None and sent >= hold:
+                    h.wfile.flush()
+                    hold = None
+                    self.held.set()
+                    self._release.wait(timeout=60)
             if limit < len(body):
                 h.close_connection = True  # fewer bytes than Content-Length, then FIN
                 if cut is not None and cut[1]:
