@@ -142,24 +142,31 @@ class UnitRepair:
         if upstream.exact and upstream.count == ours:
             self.upstream_total += ours
             return
-        if window.first == window.last or (upstream.exact and self._cheaper_to_reread(
-                upstream.count, ours)):
+        if window.first == window.last or (upstream.exact and
+                                           max(upstream.count, ours) <= self.small):
             self._rescan(window)
             return
         left, right = split_window(window, self.dates, self.unit[1])
         first = self.check._count([self.unit], left)
         second = (Count(upstream.count - first.count, True) if upstream.exact and first.exact
                   else self.check._count([self.unit], right))
+        if self._spread(upstream, ours, (left, first), (right, second)):
+            self._rescan(window)
+            return
         self._narrow(left, first)
         self._narrow(right, second)
 
-    def _cheaper_to_reread(self, upstream: int, ours: int) -> bool:
-        """Reading the window again costs its pages; narrowing costs about log2(pages)
-        probes, plus a small rescan, for each difference (at least |upstream - ours|)."""
-        pages = -(-max(upstream, ours) // self.check.per_page) + 1
-        if max(upstream, ours) <= self.small:
-            return True
-        return pages <= abs(upstream - ours) * (pages.bit_length() + 2)
+    def _spread(self, upstream: Count, ours: int, *halves: tuple[Window, Count]) -> bool:
+        """Whether the difference is all over the window, so that reading it whole costs less
+        than narrowing on: both halves differ, and the window's pages are fewer than about
+        log2(pages) probes, plus a small rescan, for each difference (at least
+        |upstream - ours|). A difference in one half only is always narrowed: one probe has
+        just halved what is left to read."""
+        if not upstream.exact or any(not count.exact or count.count == self._local(half)
+                                     for half, count in halves):
+            return False
+        pages = -(-max(upstream.count, ours) // self.check.per_page) + 1
+        return pages <= abs(upstream.count - ours) * (pages.bit_length() + 2)
 
     def _rescan(self, window: Window) -> None:
         logger.info("%s %s: reading %s again", *self.unit, window)

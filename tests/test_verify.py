@@ -199,3 +199,25 @@ def test_windows_split_at_our_rows_median_or_the_cycles_middle(
     left, right = split_window(Window(), dates, CYCLE)
     assert (left.last, right.first) == expected
     assert (left.first, right.last) == (Window().first, Window().last)
+
+
+def test_a_difference_clustered_in_time_is_narrowed_not_reread_whole() -> None:
+    world = World()
+    unit = world.add("C1", 6_000, seed=4)
+    amended = [s for s, day in world.upstream[unit].items() if day and day[:7] == "2024-05"]
+    for sub_id in amended:  # a month's report replaced: its old rows are gone upstream
+        del world.upstream[unit][sub_id]
+    assert check(world, [unit])[0].status == "verified"
+    assert world.local == world.upstream
+    whole = 6_000 // PER_PAGE + 1
+    assert len(amended) > 100 and world.requests() < whole / 2
+
+
+def test_a_difference_spread_all_over_costs_about_one_reading_of_the_unit() -> None:
+    world = World()
+    unit = world.add("C1", 6_000, seed=4)
+    for sub_id in sorted(world.upstream[unit])[::50]:  # 120 rows gone, everywhere
+        del world.upstream[unit][sub_id]
+    assert check(world, [unit])[0].status == "verified"
+    assert world.local == world.upstream
+    assert world.requests() <= 6_000 // PER_PAGE + 1 + 3
