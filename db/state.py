@@ -337,7 +337,10 @@ def _plan(key: tuple[str, int], stored: sqlite3.Row | None, full: bool,
         return UnitPlan(key[0], key[1], cursor, stored["pass_min_load_date"], resumed=True,
                         chain_id=stored["chain_id"], rows_read=int(stored["rows_seen"] or 0))
     watermark = None if full or stored is None else _watermark(stored)
-    min_load_date = _minus_days(watermark, overlap_days)
+    # A unit just seeded from a dump starts from the dump's own watermark: it already holds
+    # the margin a dump's snapshot needs (two days), so no overlap comes on top.
+    seeded = stored is not None and stored["seeded_at"] and stored["completed_at"] is None
+    min_load_date = _minus_days(watermark, 0 if seeded else overlap_days)
     return UnitPlan(key[0], key[1], None, min_load_date, resumed=False,
                     size=_last_pass_rows(stored, min_load_date))
 

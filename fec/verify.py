@@ -158,14 +158,23 @@ class UnitRepair:
 
     def _spread(self, upstream: Count, ours: int, *halves: tuple[Window, Count]) -> bool:
         """Whether the difference is all over the window, so that reading it whole costs less
-        than narrowing on: both halves differ, and the window's pages are fewer than about
-        log2(pages) probes, plus a small rescan, for each difference (at least
-        |upstream - ours|). A difference in one half only is always narrowed: one probe has
-        just halved what is left to read."""
-        if not upstream.exact or any(not count.exact or count.count == self._local(half)
-                                     for half, count in halves):
+        than narrowing on: both halves differ about as densely, the window is narrow (a
+        few small rescans' worth), and its pages are fewer than about log2(pages) probes,
+        plus a small rescan, for each difference (at least |upstream - ours|). A difference
+        mostly in one half is narrowed on: a probe has just shown where reading is needed.
+        Narrowing a difference spread evenly costs about a probe per 7 pages more than
+        reading the whole unit."""
+        if not upstream.exact or not all(count.exact for _, count in halves):
+            return False
+        density = []
+        for half, count in halves:
+            mine = self._local(half)
+            density.append(abs(count.count - mine) / max(count.count, mine, 1))
+        if min(density) == 0 or min(density) * 2 < max(density):
             return False
         pages = -(-max(upstream.count, ours) // self.check.per_page) + 1
+        if pages > 10 * self.small // self.check.per_page:
+            return False  # a cluster cut in two can look even: a wide window goes one level on
         return pages <= abs(upstream.count - ours) * (pages.bit_length() + 2)
 
     def _rescan(self, window: Window) -> None:

@@ -213,11 +213,11 @@ def test_a_difference_clustered_in_time_is_narrowed_not_reread_whole() -> None:
     assert len(amended) > 100 and world.requests() < whole / 2
 
 
-def test_a_difference_spread_all_over_costs_about_one_reading_of_the_unit() -> None:
+def test_a_difference_spread_all_over_costs_little_more_than_one_reading_of_the_unit() -> None:
     world = World()
     unit = world.add("C1", 6_000, seed=4)
     for sub_id in sorted(world.upstream[unit])[::50]:  # 120 rows gone, everywhere
         del world.upstream[unit][sub_id]
     assert check(world, [unit])[0].status == "verified"
     assert world.local == world.upstream
-    assert world.requests() <= 6_000 // PER_PAGE + 1 + 3
+    assert world.requests() <= 1.15 * (6_000 // PER_PAGE + 1)
