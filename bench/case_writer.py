@@ -6,8 +6,9 @@ executemany does not. The same writer with the index hook switched off gives wha
 index costs, in time and in database size.
 
 Rows are the fake's full Schedule A records (every key the API sends), grouped into
-units of a generated world and cut into pages of 100, so each unit is a PassStarted then
-its pages, the last one `done` (which completes the unit and reconciles it).
+units of a generated world and cut into pages of 100, so each unit is a chain of one whose
+first page starts its pass and whose last page is `done` (which completes the unit and
+reconciles it).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ except ImportError:  # run as a script: python bench/case_writer.py
 
 from db import explore, schema
 from db.donations import COLUMNS, map_record
-from db.writer import DONE, PageFetched, PassStarted, SQLiteWriter
+from db.writer import DONE, PageFetched, SQLiteWriter
 from tests.fake_openfec import generate_world
 
 ROWS = 200_000
@@ -75,14 +76,15 @@ def build_messages(total: int = ROWS) -> tuple[list[object], list[list[dict[str,
         rows = sorted(rows, key=lambda r: ((r.date is None), r.date or "", r.sid))[:left]
         left -= len(rows)
         units += 1
-        messages.append(PassStarted(committee_id, cycle, None, SORT))
         for start in range(0, len(rows), PER_PAGE):
             chunk = rows[start:start + PER_PAGE]
             records = [world.record(r) for r in chunk]
             done = start + PER_PAGE >= len(rows)
             last = chunk[-1]
             cursor = None if done else {"last_index": last.sub_id, "last_" + SORT: last.date}
-            messages.append(PageFetched(committee_id, cycle, records, cursor, done, 1))
+            messages.append(PageFetched(units, cycle, (committee_id,), records, cursor, done,
+                                        starts_pass=start == 0,
+                                        sort=SORT if start == 0 else None))
             pages.append(records)
     if left > 0:
         raise RuntimeError(f"the world holds {total - left} rows, fewer than {total}")
