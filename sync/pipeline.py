@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from db.state import UnitPlan
+from db.plan import UnitPlan
 from db.writer import DONE, CommitResult, PageFetched, SQLiteWriter, UnitFailed
 from fec.chains import Chain, UnitSpec, group_units
 from fec.client import FecClient

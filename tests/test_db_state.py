@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from db import plan as planning
 from db import schema, state
-from db.state import UnitPlan
+from db.plan import UnitPlan
 from tests.dbtools import NOW, query
 
 SORT = "contribution_receipt_date"
@@ -60,7 +61,7 @@ def plan(conn: sqlite3.Connection, cycles: list[int] | None = None,
          ids: list[str] | None = None, **kwargs: Any) -> tuple[list[UnitPlan], int]:
     options: dict[str, Any] = {"full": False, "refresh_after_hours": 12, "overlap_days": 3,
                                "now": NOW, **kwargs}
-    return state.plan_units(conn, cycles or [2024], ids, **options)
+    return planning.plan_units(conn, cycles or [2024], ids, **options)
 
 
 # --- politicians and mappings -------------------------------------------------------------------
@@ -224,7 +225,7 @@ def test_a_resumed_pass_keeps_its_chain_and_the_rows_it_read(mapped: sqlite3.Con
     plans, _ = plan(mapped)
     assert [(p.committee_id, p.chain_id, p.rows_read, p.resumed) for p in plans] == [
         ("C1", 12, 120, True), ("C2", 12, 7, True)]
-    assert state.next_chain_id(mapped) == 13
+    assert planning.next_chain_id(mapped) == 13
 
 
 def test_full_resumes_only_a_full_pass(mapped: sqlite3.Connection) -> None:
@@ -257,10 +258,10 @@ def test_units_are_checked_when_their_last_pass_is_newer_than_their_last_check(
              verified_at="2026-11-28T10:00:01.000000Z")  # checked after its pass: done
     set_unit(mapped, "C2", 2024, **done, verify_status="differs",
              verified_at="2026-11-28T10:00:01.000000Z")  # still differed: again
-    assert state.units_to_check(mapped, [2024, 2026]) == [("C1", 2024), ("C2", 2024)]
+    assert planning.units_to_check(mapped, [2024, 2026]) == [("C1", 2024), ("C2", 2024)]
     set_unit(mapped, "C1", 2026, completed_at="2026-11-28T11:00:00.000000Z")  # a newer pass
-    assert ("C1", 2026) in state.units_to_check(mapped, [2024, 2026])
-    assert state.units_to_check(mapped, [2026], ["B000002"]) == []
+    assert ("C1", 2026) in planning.units_to_check(mapped, [2024, 2026])
+    assert planning.units_to_check(mapped, [2026], ["B000002"]) == []
 
 
 def test_a_full_pass_expects_the_live_rows_of_the_last_check(mapped: sqlite3.Connection) -> None:
@@ -276,7 +277,7 @@ def test_a_full_pass_expects_the_live_rows_of_the_last_check(mapped: sqlite3.Con
 def test_unit_states_lists_every_unit(mapped: sqlite3.Connection) -> None:
     set_unit(mapped, "C2", 2024, status="failed", last_error="boom")
     set_unit(mapped, "C1", 2026, status="complete")
-    rows = state.unit_states(mapped)
+    rows = planning.unit_states(mapped)
     assert [(r["committee_id"], r["cycle"], r["status"], r["last_error"]) for r in rows] == [
         ("C1", 2026, "complete", None), ("C2", 2024, "failed", "boom")]
 

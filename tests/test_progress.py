@@ -17,7 +17,8 @@ import pytest
 from db.writer import CommitResult, PageFetched
 from fec.budget import RateBudget
 from fec.client import RequestStats
-from sync_donations import Outcome, Progress
+from sync.outcome import Outcome
+from sync.progress import Progress
 from tests.support import Cli
 
 
@@ -61,7 +62,7 @@ def test_without_a_terminal_progress_is_logged(caplog: pytest.LogCaptureFixture)
     progress = Progress(outcome, RequestStats(), RateBudget(1000), quiet=False)
     progress.LOG_EVERY_S = 0.0
     done = PageFetched(1, 2024, ("C00000001",), rows=[], cursor=None, done=True)
-    with caplog.at_level(logging.INFO, logger="sync_donations"), progress.running(3):
+    with caplog.at_level(logging.INFO, logger="sync.progress"), progress.running(3):
         progress.on_commit(CommitResult(done, inserted=7, updated=1,
                                         completed=(("C00000001", 2024),)))
     assert "progress: 1/3 units, 8 rows new or updated" in caplog.text
@@ -72,6 +73,6 @@ def test_quiet_logs_no_progress(caplog: pytest.LogCaptureFixture) -> None:
     progress = Progress(Outcome(), RequestStats(), RateBudget(1000), quiet=True)
     progress.LOG_EVERY_S = 0.0
     done = PageFetched(1, 2024, ("C00000001",), rows=[], cursor=None, done=True)
-    with caplog.at_level(logging.INFO, logger="sync_donations"), progress.running(1):
+    with caplog.at_level(logging.INFO, logger="sync.progress"), progress.running(1):
         progress.on_commit(CommitResult(done, inserted=1, completed=(("C00000001", 2024),)))
     assert "progress:" not in caplog.text

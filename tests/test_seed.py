@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from db import schema, state
+from db import plan as planning
+from db import schema
 from db.donations import COLUMNS, map_record
-from db.state import UnitPlan
+from db.plan import UnitPlan
 from db.writer import DONE, SeedDone, SeededUnit, SeedRows, SQLiteWriter, apply_message
 from fec.dump import DumpProgress, DumpResult
 from fec.dump_errors import DumpError, DumpMismatch, DumpStale
@@ -105,7 +106,7 @@ def test_only_units_that_never_completed_a_pass_nor_were_seeded_are_seeded(
     unit_row(conn, "C00000004", seeded_at=NOW)
     unit_row(conn, "C00000005", status="running", completed_at=NOW)  # an incremental pass
     candidates = [(f"C0000000{i}", 2024) for i in range(1, 7)]  # 6: no state yet
-    assert state.units_to_seed(conn, candidates) == [
+    assert planning.units_to_seed(conn, candidates) == [
         ("C00000001", 2024), ("C00000002", 2024), ("C00000006", 2024)]
 
 
@@ -118,7 +119,7 @@ def test_a_seeded_unit_plans_its_api_pass_from_the_watermark_in_the_same_run(
         " VALUES ('A', 'H1', ?, 2024, ?)", [("C00000001", NOW), ("C00000002", NOW)])
     apply_message(conn, seed_done(SeededUnit("C00000001", 500, "2024-10-15"),
                                   SeededUnit("C00000002", 0, None)), NOW)
-    plans, skipped = state.plan_units(conn, [2024], refresh_after_hours=1e6, overlap_days=3,
+    plans, skipped = planning.plan_units(conn, [2024], refresh_after_hours=1e6, overlap_days=3,
                                       now=NOW)
     assert skipped == 0
     # the dump's watermark already holds the snapshot's margin: no overlap on top
