@@ -22,10 +22,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-try:
-    from bench import common
-except ImportError:  # run as a script: python bench/case_dump.py
-    import common  # type: ignore[no-redef]
+if not __package__:  # run as a script: bench.* and the product from the checkout's root
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common
 
 ROWS = 300_000
 COMMITTEES = 2_000

@@ -7,16 +7,16 @@ then max(the longest chain of dependent Schedule A requests, all Schedule A requ
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-try:
-    from bench import common
-except ImportError:  # run as a script: python bench/case_latency.py
-    import common  # type: ignore[no-redef]
+if not __package__:  # run as a script: bench.* and the product from the checkout's root
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import common
 from tests.fake_openfec import FakeOpenFec, generate_world
 
 LATENCY = 0.05

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-try:
-    from bench import common
-except ImportError:  # run as a script: python bench/case_memory.py
-    import common  # type: ignore[no-redef]
+if not __package__:  # run as a script: bench.* and the product from the checkout's root
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import common
 from tests.fake_openfec import FakeOpenFec, generate_world
 
 CYCLES = (2024, 2026)

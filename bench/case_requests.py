@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import sys
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-try:
-    from bench import common
-except ImportError:  # run as a script: python bench/case_requests.py
-    import common  # type: ignore[no-redef]
+if not __package__:  # run as a script: bench.* and the product from the checkout's root
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import common
 from tests.fake_openfec import FakeOpenFec, generate_world
 
 PER_PAGE = 100

@@ -31,11 +31,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-try:
-    from bench import common
-except ImportError:  # run as a script: python bench/case_seed.py
-    import common  # type: ignore[no-redef]
+if not __package__:  # run as a script: bench.* and the product from the checkout's root
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import common
 from db.donations import COLUMNS
 from tests.fake_dump import FakeDumpServer, world_archive
 from tests.fake_openfec import FakeOpenFec, generate_world

@@ -17,6 +17,7 @@ import contextlib
 import gc
 import queue
 import sqlite3
+import sys
 import tempfile
 import threading
 import time
@@ -25,11 +26,10 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-try:
-    from bench import common
-except ImportError:  # run as a script: python bench/case_writer.py
-    import common  # type: ignore[no-redef]
+if not __package__:  # run as a script: bench.* and the product from the checkout's root
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import common
 from db import explore, schema
 from db.donations import COLUMNS, map_record
 from db.writer import DONE, PageFetched, SQLiteWriter

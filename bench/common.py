@@ -24,8 +24,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 KEY = "bench-key-0123456789"
 SCRIPT = ROOT / "sync_donations.py"
