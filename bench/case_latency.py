@@ -7,17 +7,16 @@ then max(the longest chain of dependent Schedule A requests, all Schedule A requ
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-try:
-    from bench import common
-except ImportError:  # run as a script: python bench/case_latency.py
-    import common  # type: ignore[no-redef]
+if not __package__:  # run as a script: bench.* and the product from the checkout's root
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.fake_openfec import FakeOpenFec, generate_world
+from bench import common
+from tests.fake_openfec import FakeOpenFec
 
 LATENCY = 0.05
 PER_ROW = 0.0002
@@ -26,7 +25,7 @@ TARGET_AT = 8
 TARGET = 1.15
 # A heavy-tailed set: 229 units, the longest (6,000 rows, 61 pages) about as long as
 # all pages / 8, so at 8 threads the longest chain and the total both bind.
-WORLD = {"seed": 2, "politicians": 200, "cycles": (2026,), "rows_scale": 1.0}
+WORLD = common.WorldSpec(seed=2, politicians=200, cycles=(2026,), rows_scale=1.0)
 
 
 @dataclass
@@ -45,10 +44,19 @@ class Row:
         return self.wall_s / self.ideal.ideal_s
 
 
-def run(concurrency: tuple[int, ...] = CONCURRENCY) -> dict[str, Any]:
-    world = generate_world(WORLD["seed"], politicians=WORLD["politicians"],
-                           cycles=WORLD["cycles"], rows_scale=WORLD["rows_scale"])
-    sizes = common.unit_sizes(world, WORLD["cycles"])
+@dataclass(frozen=True)
+class LatencyResult:
+    rows: list[Row]
+    floor: float  # the process start-up floor (s)
+    units: int
+    total_rows: int
+    longest_rows: int
+    command: str
+
+
+def run(concurrency: tuple[int, ...] = CONCURRENCY) -> LatencyResult:
+    world = WORLD.generate()
+    sizes = common.unit_sizes(world, WORLD.cycles)
     floor = common.startup_floor()
     common.say(f"latency: {len(sizes)} units, {sum(sizes.values())} rows; start-up {floor:.2f}s")
     rows: list[Row] = []
@@ -76,11 +84,11 @@ def run(concurrency: tuple[int, ...] = CONCURRENCY) -> dict[str, Any]:
                 rows.append(_rerun_with_sizes_known(fake, db, c, sum(sizes.values())))
             common.say(f"  c={c}: wall {row.wall_s:.2f}s ideal {row.ideal.ideal_s:.2f}s "
                        f"ratio {row.ratio:.2f} (cpu {row.cpu_s:.1f}s)")
-    return {"rows": rows, "floor": floor, "units": len(sizes), "total_rows": sum(sizes.values()),
-            "longest_rows": max(sizes.values()), "command": command}
+    return LatencyResult(rows, floor, len(sizes), sum(sizes.values()), max(sizes.values()),
+                         command)
 
 
-def _rerun_with_sizes_known(fake: Any, db: Path, c: int, total_rows: int) -> Row:
+def _rerun_with_sizes_known(fake: FakeOpenFec, db: Path, c: int, total_rows: int) -> Row:
     """`--full` on the database of the run just made: every unit's size is now known from
     its last pass, so the scheduler can start the longest chains first."""
     fake.reset_log()
@@ -99,18 +107,18 @@ def _rerun_with_sizes_known(fake: Any, db: Path, c: int, total_rows: int) -> Row
     return row
 
 
-def markdown(result: dict[str, Any]) -> str:
-    rows: list[Row] = result["rows"]
+def markdown(result: LatencyResult) -> str:
+    rows = result.rows
     out = [
         "## 1. Latency hiding",
         "",
         f"Fake API: {LATENCY * 1000:.0f} ms per request + {PER_ROW * 1000:.1f} ms per row "
-        f"returned. World: `generate_world(seed={WORLD['seed']}, "
-        f"politicians={WORLD['politicians']}, cycles={WORLD['cycles']}, "
-        f"rows_scale={WORLD['rows_scale']})`: {result['units']} units (committee, cycle), "
-        f"{result['total_rows']:,} rows, the largest unit {result['longest_rows']:,} rows.",
+        f"returned. World: `generate_world(seed={WORLD.seed}, "
+        f"politicians={WORLD.politicians}, cycles={WORLD.cycles}, "
+        f"rows_scale={WORLD.rows_scale})`: {result.units} units (committee, cycle), "
+        f"{result.total_rows:,} rows, the largest unit {result.longest_rows:,} rows.",
         "",
-        f"Command: `{result['command']}` with C = "
+        f"Command: `{result.command}` with C = "
         f"{', '.join(str(r.concurrency) for r in rows if not r.sizes_known)}"
         " (each on a fresh database).",
         "",
@@ -132,7 +140,7 @@ def markdown(result: dict[str, Any]) -> str:
         ),
         "",
         f"Process start-up floor (`python sync_donations.py --help`, median of 5): "
-        f"{result['floor']:.2f} s; it is part of every wall time above.",
+        f"{result.floor:.2f} s; it is part of every wall time above.",
     ]
     at = [r for r in rows if r.concurrency == TARGET_AT and not r.sizes_known]
     if at:

@@ -12,14 +12,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-try:
-    from bench import common
-except ImportError:  # run as a script: python bench/case_memory.py
-    import common  # type: ignore[no-redef]
+if not __package__:  # run as a script: bench.* and the product from the checkout's root
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.fake_openfec import FakeOpenFec, generate_world
+from bench import common
+from tests.fake_openfec import FakeOpenFec
 
 CYCLES = (2024, 2026)
 CONCURRENCY = 8
@@ -28,17 +26,17 @@ SAMPLE_S = 2.0
 RATE_LIMIT = "1000000"  # a 1M-row sync takes ~10,000 requests, past a real key's hour
 # Many committees rather than a few huge ones: the fake sorts a committee's rows on every
 # request, so a 100k-row committee would measure the fake, not the sync.
-SIZES: dict[str, dict[str, Any]] = {
-    "10k": {"seed": 21, "politicians": 30, "rows_scale": 1.0},
-    "100k": {"seed": 22, "politicians": 150, "rows_scale": 2.0},
-    "1M": {"seed": 23, "politicians": 1500, "rows_scale": 3.0},
+SIZES = {
+    "10k": common.WorldSpec(seed=21, politicians=30, cycles=CYCLES, rows_scale=1.0),
+    "100k": common.WorldSpec(seed=22, politicians=150, cycles=CYCLES, rows_scale=2.0),
+    "1M": common.WorldSpec(seed=23, politicians=1500, cycles=CYCLES, rows_scale=3.0),
 }
 
 
 @dataclass
 class Row:
     name: str
-    world: dict[str, Any]
+    world: common.WorldSpec
     units: int
     rows: int
     largest_unit: int
@@ -58,7 +56,7 @@ class Row:
 class Sampler(threading.Thread):
     """Every SAMPLE_S, the CLI's VmHWM (peak RSS so far) and the share of pages served."""
 
-    def __init__(self, fake: Any, pages: int) -> None:
+    def __init__(self, fake: FakeOpenFec, pages: int) -> None:
         super().__init__(name="rss-sampler", daemon=True)
         self.fake, self.pages = fake, pages
         self.launcher: int | None = None
@@ -91,8 +89,7 @@ class Sampler(threading.Thread):
 def measure(name: str) -> Row:
     spec = SIZES[name]
     started = time.perf_counter()
-    world = generate_world(spec["seed"], politicians=spec["politicians"], cycles=CYCLES,
-                           rows_scale=spec["rows_scale"])
+    world = spec.generate()
     sizes = common.unit_sizes(world, CYCLES)
     generate_s = time.perf_counter() - started
     common.say(f"memory {name}: {sum(sizes.values()):,} rows in {len(sizes)} units "
@@ -118,9 +115,15 @@ def measure(name: str) -> Row:
                result.wall_s, result.cpu_s, generate_s, db_mb, sampler.samples)
 
 
-def run(names: tuple[str, ...] = tuple(SIZES)) -> dict[str, Any]:
+@dataclass(frozen=True)
+class MemoryResult:
+    rows: list[Row]
+    help_rss_mb: float  # the reference: peak RSS of `sync_donations.py --help`
+
+
+def run(names: tuple[str, ...] = tuple(SIZES)) -> MemoryResult:
     floor = common.run_process([sys.executable, str(common.SCRIPT), "--help"])
-    return {"rows": [measure(name) for name in names], "help_rss_mb": floor.maxrss_mb}
+    return MemoryResult([measure(name) for name in names], floor.maxrss_mb)
 
 
 FLAT = 0.10  # the peak may grow by at most this much from 10% of the pages to the end
@@ -146,8 +149,8 @@ def _at(row: Row, share: float) -> str:
     return "-" if mb is None else f"{mb:.1f}"
 
 
-def markdown(result: dict[str, Any]) -> str:
-    rows: list[Row] = result["rows"]
+def markdown(result: MemoryResult) -> str:
+    rows = result.rows
     out = [
         "## 4. Memory",
         "",
@@ -155,14 +158,14 @@ def markdown(result: dict[str, Any]) -> str:
         f" `--cycle 2024 --cycle 2026 --batch-size 100 --concurrency {CONCURRENCY} "
         f"--rate-limit {RATE_LIMIT} --quiet --json`, fresh database each. "
         "Reference: the same interpreter running "
-        f"`sync_donations.py --help` peaks at {result['help_rss_mb']:.1f} MB.",
+        f"`sync_donations.py --help` peaks at {result.help_rss_mb:.1f} MB.",
         "",
         common.table(
             ["rows", "world", "units", "largest unit", "peak RSS (MB)", "vs --help",
              "peak by 10% of pages", "by 50%", "wall (s)", "CLI CPU (s)", "database (MB)"],
-            [(f"{r.rows:,}", f"seed={r.world['seed']} politicians={r.world['politicians']} "
-              f"rows_scale={r.world['rows_scale']}", r.units, f"{r.largest_unit:,}",
-              f"**{r.peak_rss_mb:.1f}**", f"{r.peak_rss_mb / result['help_rss_mb']:.2f}x",
+            [(f"{r.rows:,}", f"seed={r.world.seed} politicians={r.world.politicians} "
+              f"rows_scale={r.world.rows_scale}", r.units, f"{r.largest_unit:,}",
+              f"**{r.peak_rss_mb:.1f}**", f"{r.peak_rss_mb / result.help_rss_mb:.2f}x",
               _at(r, 0.1), _at(r, 0.5),
               f"{r.wall_s:.1f}", f"{r.cpu_s:.1f}", f"{r.db_mb:.0f}") for r in rows],
         ),

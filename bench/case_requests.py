@@ -12,23 +12,22 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import sys
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-try:
-    from bench import common
-except ImportError:  # run as a script: python bench/case_requests.py
-    import common  # type: ignore[no-redef]
+if not __package__:  # run as a script: bench.* and the product from the checkout's root
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.fake_openfec import FakeOpenFec, generate_world
+from bench import common
+from tests.fake_openfec import FakeOpenFec, World
 
 PER_PAGE = 100
-CYCLES = (2024, 2026)
-WORLD = {"seed": 5, "politicians": 537, "rows_scale": 1.0}
-NIGHT = {"new": 300, "late": 40, "corrected": 60, "amended_reports": 10, "deleted": 20}
+WORLD = common.WorldSpec(seed=5, politicians=537, cycles=(2024, 2026), rows_scale=1.0)
+CYCLES = WORLD.cycles
+NIGHT = common.NightLoad(new=300, late=40, corrected=60, amended_reports=10, deleted=20)
 MAX_COMMITTEES = 10  # committee_id values one Schedule A request may carry
 TARGET_FULL = 0.7  # of the per-unit keyset minimum
 TARGET_NIGHT = 0.15  # Schedule A requests per unit for paging, no change
@@ -47,7 +46,7 @@ class Run:
     rows_new: int
     superseded: int
     exact: bool  # the database's live rows equal the fake's data afterwards
-    verification: dict[str, int]
+    verification: common.VerificationCounts
 
     @property
     def paging(self) -> int:
@@ -58,7 +57,7 @@ class Run:
         return self.cli_schedule_a / self.units
 
 
-def floors(world: Any) -> tuple[int, int, int]:
+def floors(world: World) -> tuple[int, int, int]:
     """(units, per-unit keyset minimum, coalesced floor) over CYCLES."""
     sizes = common.unit_sizes(world, CYCLES)
     per_unit = common.keyset_minimum(sizes.values(), PER_PAGE)
@@ -70,7 +69,7 @@ def floors(world: Any) -> tuple[int, int, int]:
     return len(sizes), per_unit, coalesced
 
 
-def database_matches(db: Path, world: Any) -> bool:
+def database_matches(db: Path, world: World) -> bool:
     """The live rows (not superseded) are exactly the fake's, field for field that matters."""
     with sqlite3.connect(db) as conn:
         got = {row[0]: tuple(row[1:]) for row in conn.execute(
@@ -83,7 +82,7 @@ def database_matches(db: Path, world: Any) -> bool:
     return got == want
 
 
-def _run(name: str, result: common.CliRun, fake: Any, db: Path, world: Any,
+def _run(name: str, result: common.CliRun, fake: FakeOpenFec, db: Path, world: World,
          units: int) -> Run:
     result.check(name)
     log = fake.log
@@ -94,9 +93,20 @@ def _run(name: str, result: common.CliRun, fake: Any, db: Path, world: Any,
                rows["superseded"], database_matches(db, world), result.report["verification"])
 
 
-def run() -> dict[str, Any]:
-    world = generate_world(WORLD["seed"], politicians=WORLD["politicians"], cycles=CYCLES,
-                           rows_scale=WORLD["rows_scale"])
+@dataclass(frozen=True)
+class RequestsResult:
+    runs: list[Run]  # the first sync, the no-change night, the night after a load
+    units: int
+    per_unit: int  # the per-unit keyset minimum of the first sync
+    coalesced: int  # the coalesced floor of the first sync
+    total_rows: int
+    command: str
+    differences: int  # rows gone upstream in the night's load
+    changed_units: list[int]  # pages of each unit that lost rows
+
+
+def run() -> RequestsResult:
+    world = WORLD.generate()
     units, per_unit, coalesced = floors(world)
     total_rows = world.expected_count(cycles=CYCLES)
     common.say(f"requests: {units} units; per-unit minimum {per_unit}, floor {coalesced}")
@@ -118,12 +128,11 @@ def run() -> dict[str, Any]:
         runs.append(_run("nightly re-run after a night's load", night, fake, db, world, units))
         gone = set(changes["deleted"]) | set(changes["amended_away"])
         changed_units = _units_of(world, gone, db)
-    return {"runs": runs, "units": units, "per_unit": per_unit, "coalesced": coalesced,
-            "total_rows": total_rows, "command": command, "differences": len(gone),
-            "changed_units": changed_units}
+    return RequestsResult(runs, units, per_unit, coalesced, total_rows, command, len(gone),
+                          changed_units)
 
 
-def _units_of(world: Any, sub_ids: set[str], db: Path) -> list[int]:
+def _units_of(world: World, sub_ids: set[str], db: Path) -> list[int]:
     """Pages (of 100) of each unit that lost rows: what a repair's cost is measured by."""
     with sqlite3.connect(db) as conn:
         marks = ",".join("?" * len(sub_ids))
@@ -135,19 +144,19 @@ def _units_of(world: Any, sub_ids: set[str], db: Path) -> list[int]:
     return [math.ceil(sizes.get((c, y), 0) / PER_PAGE) or 1 for c, y in set(found)]
 
 
-def markdown(result: dict[str, Any]) -> str:
-    runs: list[Run] = result["runs"]
+def markdown(result: RequestsResult) -> str:
+    runs = result.runs
     full, quiet, night = runs
-    per_unit, coalesced = result["per_unit"], result["coalesced"]
+    per_unit, coalesced = result.per_unit, result.coalesced
     ratio = full.cli_schedule_a / per_unit
     night_text = ", ".join(f"{kind}={n}" for kind, n in NIGHT.items())
-    realistic = coalesced + result["units"] / 20
+    realistic = coalesced + result.units / 20
     out = [
         "## 2. Request economy",
         "",
-        f"World: `generate_world(seed={WORLD['seed']}, politicians={WORLD['politicians']}, "
-        f"cycles={CYCLES}, rows_scale={WORLD['rows_scale']})`: {result['units']} units, "
-        f"{result['total_rows']:,} rows; fake without latency. Command: `{result['command']}`; "
+        f"World: `generate_world(seed={WORLD.seed}, politicians={WORLD.politicians}, "
+        f"cycles={CYCLES}, rows_scale={WORLD.rows_scale})`: {result.units} units, "
+        f"{result.total_rows:,} rows; fake without latency. Command: `{result.command}`; "
         f"the re-runs add `--refresh-after 0` on the same database, the last after "
         f"`world.nightly_load({night_text})` (new rows, late filings with old receipt dates, "
         "corrections in place, whole quarterly reports replaced by amendments with new "
@@ -179,13 +188,13 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     paging_night = quiet.paging / quiet.units
     repair = night.checks - quiet.checks
-    pages = result["changed_units"]
+    pages = result.changed_units
     budget = sum(math.log2(max(p, 2)) for p in pages) / len(pages) if pages else 0.0
     out += [
-        f"Repair: the night's load left {result['differences']} rows gone upstream in "
+        f"Repair: the night's load left {result.differences} rows gone upstream in "
         f"{len(pages)} units; checking and repairing cost {night.checks} requests, "
         f"{repair} more than the no-change night's {quiet.checks} probes: "
-        f"{repair / max(result['differences'], 1):.1f} per difference, against a mean "
+        f"{repair / max(result.differences, 1):.1f} per difference, against a mean "
         f"log2(pages) of {budget:.1f} for those units.",
         "",
         f"Targets: a first full sync at most {TARGET_FULL}x of the per-unit minimum: "

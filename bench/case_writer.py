@@ -17,28 +17,29 @@ import contextlib
 import gc
 import queue
 import sqlite3
+import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
-try:
-    from bench import common
-except ImportError:  # run as a script: python bench/case_writer.py
-    import common  # type: ignore[no-redef]
+if not __package__:  # run as a script: bench.* and the product from the checkout's root
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import common
 from db import explore, schema
-from db.donations import COLUMNS, map_record
-from db.writer import DONE, PageFetched, SQLiteWriter
-from tests.fake_openfec import generate_world
+from db.donations import COLUMNS, Value, map_record
+from db.writer import DONE, CommitResult, PageFetched, SQLiteWriter
+from tests.fake_openfec.records import Row
 
 ROWS = 200_000
 PER_PAGE = 100
 QUEUE_SIZE = 16  # what the CLI uses at --concurrency 8
-WORLD = {"seed": 11, "politicians": 700, "cycles": (2024, 2026), "rows_scale": 1.4}
+WORLD = common.WorldSpec(seed=11, politicians=700, cycles=(2024, 2026), rows_scale=1.4)
 TARGET_RATIO = 0.5
 # Every path runs this many times, interleaved, and keeps its best time: a burst of load on
 # the shared machine then slows one attempt, not one path's only figure.
@@ -62,9 +63,8 @@ class Timing:
 
 def build_messages(total: int = ROWS) -> tuple[list[object], list[list[dict[str, Any]]], int]:
     """(writer messages, the pages of records in order, units)."""
-    world = generate_world(WORLD["seed"], politicians=WORLD["politicians"],
-                           cycles=WORLD["cycles"], rows_scale=WORLD["rows_scale"])
-    by_unit: dict[tuple[str, int], list[Any]] = {}
+    world = WORLD.generate()
+    by_unit: dict[tuple[str, int], list[Row]] = {}
     for row in world.snapshot():
         by_unit.setdefault((row.committee_id, row.cycle), []).append(row)
     messages: list[object] = []
@@ -93,11 +93,11 @@ def build_messages(total: int = ROWS) -> tuple[list[object], list[list[dict[str,
 
 def time_writer(messages: list[object], db: Path) -> float:
     """Seconds from the first put to the writer's join, through the bounded queue."""
-    q: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_SIZE)
+    q: queue.Queue[object] = queue.Queue(maxsize=QUEUE_SIZE)
     stop = threading.Event()
     committed = 0
 
-    def on_commit(result: Any) -> None:
+    def on_commit(result: CommitResult) -> None:
         nonlocal committed
         committed += result.inserted
 
@@ -135,7 +135,7 @@ def database_size(db: Path) -> tuple[int, int]:
     return db.stat().st_size, int(index)
 
 
-def time_raw(batches: list[list[tuple[Any, ...]]], db: Path) -> float:
+def time_raw(batches: list[list[tuple[Value, ...]]], db: Path) -> float:
     """executemany of ready-made tuples, one transaction per batch: the physical floor."""
     with contextlib.closing(schema.connect(db)) as conn:
         started = time.perf_counter()
@@ -158,7 +158,18 @@ def time_raw_mapped(pages: list[list[dict[str, Any]]], db: Path, now: str) -> fl
         return time.perf_counter() - started
 
 
-def run() -> dict[str, Any]:
+@dataclass(frozen=True)
+class WriterResult:
+    writer: Timing
+    bare: Timing  # the writer without the search index
+    raw: Timing
+    mapped: Timing
+    units: int
+    pages: int
+    sizes: dict[str, tuple[int, int]]  # "writer"/"bare": database_size() of its first attempt
+
+
+def run() -> WriterResult:
     build_started = time.perf_counter()
     messages, pages, units = build_messages()
     now = schema.utc_now()
@@ -169,7 +180,7 @@ def run() -> dict[str, Any]:
                f"{time.perf_counter() - build_started:.1f}s")
     gc.collect()
     gc.freeze()  # the prepared rows are not the writer's: keep them out of its collections
-    paths = {
+    paths: dict[str, Callable[[Path], float]] = {
         "writer": lambda db: time_writer(messages, db),
         "bare": lambda db: time_writer_without_index(messages, db),
         "raw": lambda db: time_raw(batches, db),
@@ -187,21 +198,21 @@ def run() -> dict[str, Any]:
     finally:
         gc.unfreeze()
     writer_s, bare_s, raw_s, mapped_s = (min(seconds[name]) for name in paths)
-    out = {
-        "writer": Timing("SQLiteWriter via its queue (PageFetched x 100 rows)", rows, writer_s),
-        "bare": Timing("the same without the search index", rows, bare_s),
-        "raw": Timing("raw executemany, ready tuples, 1 transaction per 100", rows, raw_s),
-        "mapped": Timing("raw executemany + map_record in the loop", rows, mapped_s),
-        "units": units, "pages": len(pages), "sizes": sizes,
-    }
-    common.say(f"  writer {out['writer'].rate:,.0f} rows/s ({out['bare'].rate:,.0f} without "
-               f"the search index), raw {out['raw'].rate:,.0f} rows/s")
+    out = WriterResult(
+        writer=Timing("SQLiteWriter via its queue (PageFetched x 100 rows)", rows, writer_s),
+        bare=Timing("the same without the search index", rows, bare_s),
+        raw=Timing("raw executemany, ready tuples, 1 transaction per 100", rows, raw_s),
+        mapped=Timing("raw executemany + map_record in the loop", rows, mapped_s),
+        units=units, pages=len(pages), sizes=sizes,
+    )
+    common.say(f"  writer {out.writer.rate:,.0f} rows/s ({out.bare.rate:,.0f} without "
+               f"the search index), raw {out.raw.rate:,.0f} rows/s")
     return out
 
 
-def search_index_lines(result: dict[str, Any]) -> list[str]:
-    writer, bare = result["writer"], result["bare"]
-    (with_size, index_size), (without_size, _) = result["sizes"]["writer"], result["sizes"]["bare"]
+def search_index_lines(result: WriterResult) -> list[str]:
+    writer, bare = result.writer, result.bare
+    (with_size, index_size), (without_size, _) = result.sizes["writer"], result.sizes["bare"]
     mb = 1024 * 1024
     share = f"{index_size / mb:.1f} MB of it the index, " if index_size >= 0 else ""
     return [
@@ -212,16 +223,16 @@ def search_index_lines(result: dict[str, Any]) -> list[str]:
     ]
 
 
-def markdown(result: dict[str, Any]) -> str:
-    writer, bare, raw, mapped = result["writer"], result["bare"], result["raw"], result["mapped"]
+def markdown(result: WriterResult) -> str:
+    writer, bare, raw, mapped = result.writer, result.bare, result.raw, result.mapped
     ratio = writer.rate / raw.rate
     met = ratio >= TARGET_RATIO and writer.rate > TARGET_RATE
     return "\n".join([
         "## 3. Writer",
         "",
         f"{writer.rows:,} full Schedule A records (the fake's, every key) from "
-        f"`generate_world(seed={WORLD['seed']}, politicians={WORLD['politicians']}, "
-        f"cycles={WORLD['cycles']})`, {result['units']} units, {result['pages']:,} pages; "
+        f"`generate_world(seed={WORLD.seed}, politicians={WORLD.politicians}, "
+        f"cycles={WORLD.cycles})`, {result.units} units, {result.pages:,} pages; "
         f"queue of {QUEUE_SIZE} as at `--concurrency 8`; each on a fresh file opened by "
         "`db.schema.connect` (WAL, synchronous=NORMAL); timed from the first put to the "
         f"writer's join; each path the best of {REPEATS} interleaved attempts.",

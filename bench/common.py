@@ -21,12 +21,12 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
+
+if TYPE_CHECKING:  # at run time the cases import the fakes: case_dump's reader child must not
+    from tests.fake_openfec import FakeOpenFec, Logged, World
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
 KEY = "bench-key-0123456789"
 SCRIPT = ROOT / "sync_donations.py"
 _CLEARED_ENV = ("OPENFEC_API_KEY", "DONATIONS_DB", "OPENFEC_API_URL", "LEGISLATORS_URL",
@@ -60,6 +60,88 @@ def machine() -> dict[str, str]:
     }
 
 
+# --- the generated worlds ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    """The arguments of the fake's generate_world that a case names in bench/RESULTS.md."""
+
+    seed: int
+    politicians: int
+    cycles: tuple[int, ...]
+    rows_scale: float
+
+    def generate(self) -> World:
+        # Imported on use: case_dump's reader child imports this module, and its peak RSS
+        # must stay the reader's own.
+        from tests.fake_openfec import generate_world
+
+        return generate_world(self.seed, politicians=self.politicians, cycles=self.cycles,
+                              rows_scale=self.rows_scale)
+
+
+class NightLoad(TypedDict, total=False):
+    """Keyword arguments of the fake's World.nightly_load: changes of each kind."""
+
+    new: int
+    late: int
+    corrected: int
+    amended_reports: int
+    deleted: int
+
+
+# --- the CLI's --json report, as far as the cases read it ---------------------------------
+
+
+class RowCounts(TypedDict):
+    inserted: int
+    updated: int
+    unchanged: int
+    skipped_no_sub_id: int
+    superseded: int
+
+
+class RequestCounts(TypedDict):
+    total: int
+    schedule_a: int
+    lookups: int
+    retries: int
+    rate_limited: int
+    verification: int
+
+
+class VerificationCounts(TypedDict):
+    verified: int
+    repaired: int
+    unverified: int
+    unchecked: int
+    requests: int
+
+
+class DumpCycle(TypedDict, total=False):
+    spool_bytes: int
+
+
+class DumpReport(TypedDict, total=False):
+    """`dump` of the report (null without --seed-from-dump; the cases read it as {})."""
+
+    bytes_downloaded: int
+    requests: int
+    rows: int
+    cycles: list[DumpCycle]
+
+
+class CliReport(TypedDict, total=False):
+    """The last line of `--json`; empty when the CLI printed none (check() reports why)."""
+
+    rows: RowCounts
+    requests: RequestCounts
+    elapsed_s: float
+    verification: VerificationCounts
+    dump: DumpReport | None
+
+
 # --- running the CLI -----------------------------------------------------------------------
 
 
@@ -72,14 +154,14 @@ class CliRun:
     maxrss_mb: float  # peak resident set size of the CLI process
     stdout: str
     stderr: str
-    report: dict[str, Any] = field(default_factory=dict)
+    report: CliReport = field(default_factory=CliReport)
 
     def check(self, what: str) -> None:
         if self.returncode != 0:
             raise RuntimeError(f"{what}: exit {self.returncode}\n{self.stderr[-2000:]}")
 
 
-def cli_args(fake: Any, db: Path, *extra: str) -> list[str]:
+def cli_args(fake: FakeOpenFec, db: Path, *extra: str) -> list[str]:
     return ["--db", str(db), "--api-url", fake.url, "--api-key", KEY,
             "--legislators", fake.legislators_url, *extra]
 
@@ -116,7 +198,7 @@ def run_process(cmd: Sequence[str], timeout: float = 1800.0,
                   int(last.split()[1]) / 1024, stdout, stderr)
 
 
-def run_cli(fake: Any, db: Path, *extra: str, timeout: float = 1800.0,
+def run_cli(fake: FakeOpenFec, db: Path, *extra: str, timeout: float = 1800.0,
             on_start: Callable[[int], None] | None = None) -> CliRun:
     run = run_process([sys.executable, str(SCRIPT), *cli_args(fake, db, *extra)], timeout,
                       on_start)
@@ -136,7 +218,7 @@ def startup_floor(repeat: int = 5) -> float:
     return statistics.median(walls)
 
 
-def command_text(run: CliRun, fake: Any) -> str:
+def command_text(run: CliRun, fake: FakeOpenFec) -> str:
     """The command as run, with the loopback URLs and the database made generic."""
     parts = ["python" if a == sys.executable else a for a in run.args]
     parts[1] = "sync_donations.py"
@@ -167,7 +249,7 @@ class Schedule:
         return self.lookups_s + self.schedule_a_s
 
 
-def ideal_schedule(log: Iterable[Any], concurrency: int, *, latency: float | None = None,
+def ideal_schedule(log: Iterable[Logged], concurrency: int, *, latency: float | None = None,
                    per_row: float = 0.0) -> Schedule:
     """The best any scheduler could do with these requests on `concurrency` connections.
 
@@ -178,7 +260,7 @@ def ideal_schedule(log: Iterable[Any], concurrency: int, *, latency: float | Non
     With `latency` given, a request costs latency + per_row x rows it returned (what the
     fake was told to wait); without, it costs the service time the fake measured.
     """
-    def cost(entry: Any) -> float:
+    def cost(entry: Logged) -> float:
         if latency is None:
             return float(entry.service_s)
         return latency + (per_row * entry.rows if entry.rows else 0.0)
@@ -190,7 +272,7 @@ def ideal_schedule(log: Iterable[Any], concurrency: int, *, latency: float | Non
         if entry.kind == "lookup":
             lookups += cost(entry)
         elif entry.kind == "schedule_a":
-            sent = (entry.params.get("last_index") or [None])[0]
+            sent = next(iter(entry.params.get("last_index", [])), None)
             path = ends.get(sent, 0.0) + cost(entry) if sent else cost(entry)
             if entry.next_index:
                 ends[entry.next_index] = max(ends.get(entry.next_index, 0.0), path)
@@ -206,7 +288,7 @@ def keyset_minimum(unit_rows: Iterable[int], per_page: int) -> int:
     return sum(math.ceil(n / per_page) + (1 if n % per_page == 0 else 0) for n in unit_rows)
 
 
-def unit_sizes(world: Any, cycles: Sequence[int]) -> dict[tuple[str, int], int]:
+def unit_sizes(world: World, cycles: Sequence[int]) -> dict[tuple[str, int], int]:
     sizes = dict.fromkeys(world.campaign_units(cycles), 0)
     for row in world.snapshot([cid for cid, _ in sizes]):
         if (row.committee_id, row.cycle) in sizes:
@@ -217,12 +299,12 @@ def unit_sizes(world: Any, cycles: Sequence[int]) -> dict[tuple[str, int], int]:
 # --- output --------------------------------------------------------------------------------
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     lines = ["| " + " | ".join(headers) + " |",
              "|" + "|".join("---" if i == 0 else "---:" for i in range(len(headers))) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def say(*parts: Any) -> None:
+def say(*parts: object) -> None:
     print(*parts, file=sys.stderr, flush=True)

@@ -6,6 +6,13 @@ with the ratio. Nothing here asserts a time: the numbers are for people to read.
 
     python bench/run.py            # all six cases (about 15 minutes on 2 cores)
     python bench/run.py --quick    # without the 1M-row memory case
+    python bench/case_writer.py    # one case (or: python -m bench.case_writer)
+
+bench/ is a package, and its modules import one another, the product and the fakes by
+their full names (`from bench import common`, `from tests.fake_openfec import ...`), from
+the checkout's root. `python -m bench.<module>` (from the root) finds them as it is; a
+module run as a script (`python bench/<module>.py`, as `make bench` does) first puts the
+root on sys.path (the `if not __package__` lines at its top).
 """
 
 from __future__ import annotations
@@ -16,19 +23,20 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-for path in (ROOT, ROOT / "bench"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+if not __package__:  # run as a script: bench.* and the product from the checkout's root
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import case_dump  # noqa: E402 - after the path set-up, so it runs as a plain script
-import case_latency  # noqa: E402
-import case_memory  # noqa: E402
-import case_requests  # noqa: E402
-import case_seed  # noqa: E402
-import case_writer  # noqa: E402
-import common  # noqa: E402
+from bench import (
+    case_dump,
+    case_latency,
+    case_memory,
+    case_requests,
+    case_seed,
+    case_writer,
+    common,
+)
 
+ROOT = common.ROOT
 RESULTS = ROOT / "bench" / "RESULTS.md"
 
 
