@@ -217,7 +217,7 @@ class ChainScheduler:
         if (left is not None and len(chain.committee_ids) > 1 and left >= SPLIT_MIN_PAGES
                 and left > self._share(extra=left)):
             parts = split_chain(chain, self.ids)
-            logger.info("%s: %d pages left, more than a fair share; split into %d chains",
+            logger.debug("%s: %d pages left, more than a fair share; split into %d chains",
                         chain.label, left, len(parts))
             for part in parts:
                 self._push(part)
