@@ -14,9 +14,9 @@ It also holds the helpers that read what came back (error details, Retry-After, 
 
 from __future__ import annotations
 
-import email.utils
 import json
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -51,6 +51,11 @@ RETRY_STATUSES = frozenset(
 # notice Ctrl-C or the run's --max-wait. Longer waits are the budget's business.
 RETRY_AFTER_CAP = 60.0
 BACKOFF_MAX = 60.0
+
+# Only its Retry-After parser is used, without urllib3's own six-hour bound: how long to
+# wait is for the caller to bound, and on a 429 the server's word is when a stopped run
+# may resume.
+_RETRY_AFTER_READER = Retry(total=0, retry_after_max=sys.maxsize)
 
 # Called once per retry with a short description of its cause. Returning False refuses
 # the retry (quota spent, run stopping): the request then fails with what it has.
@@ -103,17 +108,12 @@ class FecRetry(Retry):
             raise MaxRetryError(_pool, url, reason)  # type: ignore[arg-type]
         return new_retry
 
-    def parse_retry_after(self, retry_after: str) -> float:
-        try:
-            seconds = super().parse_retry_after(retry_after)
-        except InvalidHeader:
-            return 0.0  # a malformed header falls back to the exponential backoff
-        return min(seconds, self.retry_after_cap)
-
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
         delay = 0.0
         if response is not None and self.respect_retry_after_header:
-            delay = self.get_retry_after(response) or 0.0
+            # A malformed or past Retry-After (None or 0) falls back to the backoff.
+            retry_after = response.headers.get("Retry-After")
+            delay = parse_retry_after(retry_after, cap=self.retry_after_cap) or 0.0
         if delay <= 0:
             delay = self.get_backoff_time()
         # Waiting on the run's stop event keeps Ctrl-C responsive during a backoff, and a
@@ -234,15 +234,13 @@ def int_header(response: requests.Response, name: str) -> int | None:
         return None
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Retry-After is either delta-seconds or an HTTP date."""
-    if value is None or not value.strip():
+def parse_retry_after(value: str | None, cap: float | None = None) -> float | None:
+    """Seconds a Retry-After asks for (delta-seconds or an HTTP date, read by urllib3): None
+    when missing or malformed, 0 for a date in the past, at most ``cap`` when one is given."""
+    if value is None:
         return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
     try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        seconds = float(_RETRY_AFTER_READER.parse_retry_after(value))
+    except (InvalidHeader, ValueError):  # ValueError: a date past the year 9999
         return None
-    return max(when.timestamp() - time.time(), 0.0)
+    return seconds if cap is None else min(seconds, cap)
