@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from fec.errors import RequestLimitReached, format_epoch
+from fec.transport import backoff_delay
 
 logger = logging.getLogger(__name__)
 
@@ -334,10 +335,12 @@ class RateBudget:
         base, cap = self._backoff_base, BACKOFF_CAP * self._backoff_base / BACKOFF_BASE
         if self._learned:  # probe within the known window, where it may come back sooner
             base, cap = self._window / 16, self._window / 2
-        delay = min(cap, base * 2**self._streak)
+        delay = backoff_delay(
+            self._streak, base=base, cap=cap, jitter_share=BACKOFF_JITTER, rng=self._rng
+        )
         self._streak += 1
         self._probes = 1
-        self._extend_pause(now, delay * (1 + BACKOFF_JITTER * self._rng()), reason)
+        self._extend_pause(now, delay, reason)
 
     def _worth_resuming_in(self, now: float, delay: float, reason: str) -> float:
         """Seconds until a resumed run can expect requests to go through again.

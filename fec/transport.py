@@ -15,6 +15,7 @@ It also holds the helpers that read what came back (error details, Retry-After, 
 from __future__ import annotations
 
 import json
+import random
 import re
 import sys
 import threading
@@ -114,8 +115,15 @@ class FecRetry(Retry):
             # A malformed or past Retry-After (None or 0) falls back to the backoff.
             retry_after = response.headers.get("Retry-After")
             delay = parse_retry_after(retry_after, cap=self.retry_after_cap) or 0.0
-        if delay <= 0:
-            delay = self.get_backoff_time()
+        if delay <= 0 and len(self.history) > 1:
+            # urllib3's rule: the first retry goes at once. The history holds only failures:
+            # requests follows redirects itself, never inside urllib3.
+            delay = backoff_delay(
+                len(self.history) - 1,
+                base=self.backoff_factor,
+                cap=self.backoff_max,
+                jitter=self.backoff_jitter,
+            )
         # Waiting on the run's stop event keeps Ctrl-C responsive during a backoff, and a
         # stop ends the request here rather than after one more attempt.
         if self.stop is not None:
@@ -136,6 +144,24 @@ def _describe(url: str | None, response: BaseHTTPResponse | None, error: Excepti
     return f"{what} from {urlsplit(url).path}" if url else what
 
 
+def backoff_delay(
+    step: int,
+    *,
+    base: float,
+    cap: float,
+    jitter: float = 0.0,
+    jitter_share: float = 0.0,
+    rng: Callable[[], float] = random.random,
+) -> float:
+    """The wait before a retry: base * 2**step, at most cap, then a random extra of up to
+    ``jitter`` seconds plus ``jitter_share`` of that wait, so that threads or programs that
+    failed together do not all come back at the same instant."""
+    # A float power of two ends at 2**1023 (beyond, it raises); the cap is long reached by then.
+    delay = min(cap, base * 2.0 ** min(step, 1023))
+    draw = rng()
+    return delay * (1 + jitter_share * draw) + jitter * draw
+
+
 def make_retry(
     max_retries: int,
     backoff_factor: float,
@@ -145,8 +171,8 @@ def make_retry(
 ) -> FecRetry:
     """Retry policy for GETs: 5xx statuses and connect/read errors, exponential backoff.
 
-    The wait before retry n (n >= 2) is backoff_factor * 2**(n-1) plus up to backoff_factor
-    of jitter, at most BACKOFF_MAX; the first retry follows at once (urllib3's rule).
+    The wait before retry n (n >= 2) is backoff_factor * 2**(n-1), at most BACKOFF_MAX, plus
+    up to backoff_factor of jitter; the first retry follows at once (urllib3's rule).
     """
     return FecRetry(
         total=max_retries,

@@ -35,7 +35,7 @@ from fec.errors import (
     TransientError,
     format_epoch,
 )
-from fec.transport import FecRetry, make_retry, parse_retry_after
+from fec.transport import FecRetry, backoff_delay, make_retry, parse_retry_after
 
 KEY = "sEcReT-kEy-0123456789abcdefXYZ"
 BASE = "https://api.example.test/v1"
@@ -191,6 +191,35 @@ def test_any_retry_after_is_read_or_ignored_never_an_error(value: str) -> None:
     assert seconds is None or seconds >= 0
 
 
+def test_backoff_doubles_up_to_its_cap_then_adds_jitter() -> None:
+    assert [backoff_delay(n, base=1.0, cap=60.0, rng=lambda: 0.0) for n in range(8)] == [
+        1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0
+    ]
+    # Jitter in seconds (retries: up to the backoff factor) ...
+    assert backoff_delay(2, base=0.5, cap=60.0, jitter=0.5, rng=lambda: 1.0) == 2.5
+    assert backoff_delay(9, base=0.5, cap=60.0, jitter=0.5, rng=lambda: 1.0) == 60.5
+    # ... or as a share of the wait (the budget's 25 %), added after the cap.
+    assert backoff_delay(0, base=2.0, cap=60.0, jitter_share=0.25, rng=lambda: 1.0) == 2.5
+    assert backoff_delay(9, base=2.0, cap=60.0, jitter_share=0.25, rng=lambda: 1.0) == 75.0
+    assert backoff_delay(5000, base=2.0, cap=60.0, rng=lambda: 0.0) == 60.0  # no overflow
+
+
+def test_urllib3_retries_wait_per_the_backoff_first_one_at_once(harness: Harness) -> None:
+    retry = FecRetry(total=5, backoff_factor=0.5, backoff_max=3.0, stop=harness.stop)
+    for _ in range(4):
+        retry = retry.increment("GET", "/x", response=HTTPResponse(body=b"", status=503))
+        retry.sleep()
+    assert harness.stop.waits == [0.0, 1.0, 2.0, 3.0]
+    jittered = make_retry(4, 0.5, stop=harness.stop)
+    harness.stop.waits.clear()
+    for _ in range(4):
+        jittered = jittered.increment("GET", "/x", error=ConnectTimeoutError("slow"))
+        jittered.sleep()
+    low = [0.0, 1.0, 2.0, 4.0]
+    assert harness.stop.waits[0] == 0.0
+    assert all(w <= got <= w + 0.5 for w, got in zip(low, harness.stop.waits, strict=True))
+
+
 def test_5xx_is_retried_and_every_retry_is_counted_and_charged(
     harness: Harness, ordered: responses.RequestsMock
 ) -> None:
@@ -244,6 +273,18 @@ def test_html_body_is_retried_then_transient(
     assert len(mock.calls) == 3
     assert (harness.stats.total, harness.stats.retries) == (3, 2)
     assert len(harness.stop.waits) == 2  # backoff between tries, through the stop event
+
+
+def test_unreadable_bodies_are_retried_after_a_doubling_backoff(
+    mock: responses.RequestsMock
+) -> None:
+    h = Harness(max_retries=3, backoff_factor=0.5)
+    mock.get(URL, body='{"results": [', content_type="application/json")
+    with pytest.raises(TransientError):
+        h.get()
+    h.client.close()
+    low = [0.5, 1.0, 2.0]  # factor x 2**(n-1), plus up to the factor of jitter
+    assert all(w <= got <= w + 0.5 for w, got in zip(low, h.stop.waits, strict=True))
 
 
 def test_truncated_json_is_transient(harness: Harness, mock: responses.RequestsMock) -> None:
