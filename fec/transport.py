@@ -64,7 +64,14 @@ RetryHook = Callable[[str], bool]
 
 
 class FecRetry(Retry):
-    """urllib3 Retry that reports each retry, never retries 429 and caps Retry-After."""
+    """urllib3 Retry that reports each retry, never retries 429 and caps Retry-After.
+
+    It uses urllib3's public settings where one does the job, and overrides only what none
+    can: new, increment and sleep (hence urllib3 < 3 in setup.cfg)."""
+
+    # urllib3 retries a 429 on its own whenever it carries Retry-After; the budget must see
+    # every 429, so that all threads pause together.
+    RETRY_AFTER_STATUS_CODES = Retry.RETRY_AFTER_STATUS_CODES - {429}
 
     def __init__(
         self,
@@ -80,18 +87,12 @@ class FecRetry(Retry):
         self.retry_after_cap = retry_after_cap
 
     def new(self, **kw: Any) -> Self:
-        # urllib3 makes a fresh Retry for every attempt; without this the hook would be
-        # lost after the first retry.
+        # urllib3 makes a fresh Retry for every attempt from the settings it knows; without
+        # this the hook, the stop event and the cap would be lost after the first retry.
         kw.setdefault("on_retry", self.on_retry)
         kw.setdefault("stop", self.stop)
         kw.setdefault("retry_after_cap", self.retry_after_cap)
         return super().new(**kw)
-
-    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
-        # urllib3 retries 429 on its own whenever Retry-After is present; the budget must see it.
-        if status_code == 429:
-            return False
-        return super().is_retry(method, status_code, has_retry_after)
 
     def increment(
         self,
@@ -102,6 +103,8 @@ class FecRetry(Retry):
         _pool: ConnectionPool | None = None,
         _stacktrace: TracebackType | None = None,
     ) -> Self:
+        # The one call urllib3 makes before every retry, in the thread that sends it: where
+        # the retry is charged to the budget, or refused.
         new_retry = super().increment(method, url, response, error, _pool, _stacktrace)
         if self.on_retry is not None and not self.on_retry(_describe(url, response, error)):
             # Ending the retries the way urllib3 does lets it release the connection itself.
@@ -110,6 +113,8 @@ class FecRetry(Retry):
         return new_retry
 
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        # Ours, not urllib3's: its wait cannot be interrupted, a malformed Retry-After
+        # raises there, and the wait follows our cap and the one backoff formula.
         delay = 0.0
         if response is not None and self.respect_retry_after_header:
             # A malformed or past Retry-After (None or 0) falls back to the backoff.
