@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from fec.errors import RequestLimitReached, format_epoch
+from fec.transport import backoff_delay
 
 logger = logging.getLogger(__name__)
 
@@ -334,20 +335,21 @@ class RateBudget:
         base, cap = self._backoff_base, BACKOFF_CAP * self._backoff_base / BACKOFF_BASE
         if self._learned:  # probe within the known window, where it may come back sooner
             base, cap = self._window / 16, self._window / 2
-        delay = min(cap, base * 2**self._streak)
+        delay = backoff_delay(
+            self._streak, base=base, cap=cap, jitter_share=BACKOFF_JITTER, rng=self._rng
+        )
         self._streak += 1
         self._probes = 1
-        self._extend_pause(now, delay * (1 + BACKOFF_JITTER * self._rng()), reason)
+        self._extend_pause(now, delay, reason)
 
-    def _worth_resuming_in(self, now: float, delay: float, reason: str) -> float:
+    def _worth_resuming_in(self, now: float, delay: float) -> float:
         """Seconds until a resumed run can expect requests to go through again.
 
-        A Retry-After is the server's own answer. A backoff is only a probe interval, so
-        when the quota is spent, resuming is worth it once our oldest request in the
-        window has aged out of it (the quota is a rolling window, not a refill).
+        A Retry-After is the server's own answer (a pause on one has just made it the
+        latest). A backoff is only a probe interval, so when the quota is spent, resuming
+        is worth it once our oldest request in the window has aged out of it (the quota is
+        a rolling window, not a refill).
         """
-        if "Retry-After" in reason:
-            return delay
         if self._last_retry_after is not None:  # the server's window, not our guess
             return max(delay, self._last_retry_after)
         if not self._sent:
@@ -360,7 +362,7 @@ class RateBudget:
         if added <= 0:
             return
         if self._paused_total + added > self._max_wait:
-            resume_after = self._wall() + self._worth_resuming_in(now, delay, reason)
+            resume_after = self._wall() + self._worth_resuming_in(now, delay)
             self._stopped = Decision("stop", 0.0, resume_after)
             logger.warning(
                 "Rate limit (%s): pausing %.0f s more would pass the %.0f s wait limit; "

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import re
 import threading
 import time
@@ -36,6 +35,7 @@ from fec.errors import (
 )
 from fec.transport import (
     BACKOFF_MAX,
+    backoff_delay,
     describe_body,
     int_header,
     json_or_none,
@@ -352,8 +352,8 @@ class FecClient:
             raise refusal
 
     def _pause_before_retry(self, attempt: int, reason: str) -> None:
-        delay = min(BACKOFF_MAX, self.backoff_factor * 2 ** (attempt - 1))
-        delay += random.random() * self.backoff_factor
+        factor = self.backoff_factor
+        delay = backoff_delay(attempt - 1, base=factor, cap=BACKOFF_MAX, jitter=factor)
         logger.warning("%s; retrying in %.1f s", reason, delay)
         if self.stop.wait(delay):
             raise Cancelled()

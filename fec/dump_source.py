@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import email.utils
 import os
-import random
 import re
 import threading
 import time
@@ -33,11 +32,12 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from fec.dump_errors import DumpCorrupt, DumpDownloadError, DumpReplaced
 from fec.errors import Cancelled, one_line
-from fec.transport import USER_AGENT, make_retry, response_detail, root_cause
+from fec.transport import USER_AGENT, backoff_delay, make_retry, response_detail, root_cause
 
 FEC_DUMP_URL = ("https://www.fec.gov/files/bulk-downloads/data-dump/schedules/"
                 "fec_fitem_sched_a.dump")
 PIECE = 256 << 10  # bytes handed out at a time
+PAUSE_MAX = 30.0  # seconds before resuming a stalled download, at most (plus jitter)
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 _XML_ERROR = re.compile(r"<(?:Code|Message)>([^<]*)</(?:Code|Message)>")
 # What a body that stops mid-way looks like through requests and urllib3 (OSError covers
@@ -167,8 +167,8 @@ class HttpSource:
         return min(end, self._info.size) if self._info is not None else end
 
     def _pause(self, attempt: int) -> None:
-        delay = min(30.0, self.backoff_factor * 2 ** max(0, attempt - 1))
-        delay += random.random() * self.backoff_factor
+        factor = self.backoff_factor
+        delay = backoff_delay(max(0, attempt - 1), base=factor, cap=PAUSE_MAX, jitter=factor)
         if self.stop is not None:
             if self.stop.wait(delay):
                 raise Cancelled("stopped while resuming the dump download")

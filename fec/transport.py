@@ -14,9 +14,10 @@ It also holds the helpers that read what came back (error details, Retry-After, 
 
 from __future__ import annotations
 
-import email.utils
 import json
+import random
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -52,13 +53,25 @@ RETRY_STATUSES = frozenset(
 RETRY_AFTER_CAP = 60.0
 BACKOFF_MAX = 60.0
 
+# Only its Retry-After parser is used, without urllib3's own six-hour bound: how long to
+# wait is for the caller to bound, and on a 429 the server's word is when a stopped run
+# may resume.
+_RETRY_AFTER_READER = Retry(total=0, retry_after_max=sys.maxsize)
+
 # Called once per retry with a short description of its cause. Returning False refuses
 # the retry (quota spent, run stopping): the request then fails with what it has.
 RetryHook = Callable[[str], bool]
 
 
 class FecRetry(Retry):
-    """urllib3 Retry that reports each retry, never retries 429 and caps Retry-After."""
+    """urllib3 Retry that reports each retry, never retries 429 and caps Retry-After.
+
+    It uses urllib3's public settings where one does the job, and overrides only what none
+    can: new, increment and sleep (hence urllib3 < 3 in setup.cfg)."""
+
+    # urllib3 retries a 429 on its own whenever it carries Retry-After; the budget must see
+    # every 429, so that all threads pause together.
+    RETRY_AFTER_STATUS_CODES = Retry.RETRY_AFTER_STATUS_CODES - {429}
 
     def __init__(
         self,
@@ -74,18 +87,12 @@ class FecRetry(Retry):
         self.retry_after_cap = retry_after_cap
 
     def new(self, **kw: Any) -> Self:
-        # urllib3 makes a fresh Retry for every attempt; without this the hook would be
-        # lost after the first retry.
+        # urllib3 makes a fresh Retry for every attempt from the settings it knows; without
+        # this the hook, the stop event and the cap would be lost after the first retry.
         kw.setdefault("on_retry", self.on_retry)
         kw.setdefault("stop", self.stop)
         kw.setdefault("retry_after_cap", self.retry_after_cap)
         return super().new(**kw)
-
-    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
-        # urllib3 retries 429 on its own whenever Retry-After is present; the budget must see it.
-        if status_code == 429:
-            return False
-        return super().is_retry(method, status_code, has_retry_after)
 
     def increment(
         self,
@@ -96,6 +103,8 @@ class FecRetry(Retry):
         _pool: ConnectionPool | None = None,
         _stacktrace: TracebackType | None = None,
     ) -> Self:
+        # The one call urllib3 makes before every retry, in the thread that sends it: where
+        # the retry is charged to the budget, or refused.
         new_retry = super().increment(method, url, response, error, _pool, _stacktrace)
         if self.on_retry is not None and not self.on_retry(_describe(url, response, error)):
             # Ending the retries the way urllib3 does lets it release the connection itself.
@@ -103,19 +112,23 @@ class FecRetry(Retry):
             raise MaxRetryError(_pool, url, reason)  # type: ignore[arg-type]
         return new_retry
 
-    def parse_retry_after(self, retry_after: str) -> float:
-        try:
-            seconds = super().parse_retry_after(retry_after)
-        except InvalidHeader:
-            return 0.0  # a malformed header falls back to the exponential backoff
-        return min(seconds, self.retry_after_cap)
-
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        # Ours, not urllib3's: its wait cannot be interrupted, a malformed Retry-After
+        # raises there, and the wait follows our cap and the one backoff formula.
         delay = 0.0
         if response is not None and self.respect_retry_after_header:
-            delay = self.get_retry_after(response) or 0.0
-        if delay <= 0:
-            delay = self.get_backoff_time()
+            # A malformed or past Retry-After (None or 0) falls back to the backoff.
+            retry_after = response.headers.get("Retry-After")
+            delay = parse_retry_after(retry_after, cap=self.retry_after_cap) or 0.0
+        if delay <= 0 and len(self.history) > 1:
+            # urllib3's rule: the first retry goes at once. The history holds only failures:
+            # requests follows redirects itself, never inside urllib3.
+            delay = backoff_delay(
+                len(self.history) - 1,
+                base=self.backoff_factor,
+                cap=self.backoff_max,
+                jitter=self.backoff_jitter,
+            )
         # Waiting on the run's stop event keeps Ctrl-C responsive during a backoff, and a
         # stop ends the request here rather than after one more attempt.
         if self.stop is not None:
@@ -136,6 +149,24 @@ def _describe(url: str | None, response: BaseHTTPResponse | None, error: Excepti
     return f"{what} from {urlsplit(url).path}" if url else what
 
 
+def backoff_delay(
+    step: int,
+    *,
+    base: float,
+    cap: float,
+    jitter: float = 0.0,
+    jitter_share: float = 0.0,
+    rng: Callable[[], float] = random.random,
+) -> float:
+    """The wait before a retry: base * 2**step, at most cap, then a random extra of up to
+    ``jitter`` seconds plus ``jitter_share`` of that wait, so that threads or programs that
+    failed together do not all come back at the same instant."""
+    # A float power of two ends at 2**1023 (beyond, it raises); the cap is long reached by then.
+    delay = min(cap, base * 2.0 ** min(step, 1023))
+    draw = rng()
+    return delay * (1 + jitter_share * draw) + jitter * draw
+
+
 def make_retry(
     max_retries: int,
     backoff_factor: float,
@@ -145,8 +176,8 @@ def make_retry(
 ) -> FecRetry:
     """Retry policy for GETs: 5xx statuses and connect/read errors, exponential backoff.
 
-    The wait before retry n (n >= 2) is backoff_factor * 2**(n-1) plus up to backoff_factor
-    of jitter, at most BACKOFF_MAX; the first retry follows at once (urllib3's rule).
+    The wait before retry n (n >= 2) is backoff_factor * 2**(n-1), at most BACKOFF_MAX, plus
+    up to backoff_factor of jitter; the first retry follows at once (urllib3's rule).
     """
     return FecRetry(
         total=max_retries,
@@ -234,15 +265,13 @@ def int_header(response: requests.Response, name: str) -> int | None:
         return None
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Retry-After is either delta-seconds or an HTTP date."""
-    if value is None or not value.strip():
+def parse_retry_after(value: str | None, cap: float | None = None) -> float | None:
+    """Seconds a Retry-After asks for (delta-seconds or an HTTP date, read by urllib3): None
+    when missing or malformed, 0 for a date in the past, at most ``cap`` when one is given."""
+    if value is None:
         return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
     try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        seconds = float(_RETRY_AFTER_READER.parse_retry_after(value))
+    except (InvalidHeader, ValueError):  # ValueError: a date past the year 9999
         return None
-    return max(when.timestamp() - time.time(), 0.0)
+    return seconds if cap is None else min(seconds, cap)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,28 @@ def test_giving_up_when_no_byte_arrives() -> None:
             f"could not download the dump at {server.url}: the answer ended early "
             "(4 attempts in a row without progress)")
         assert len(server.s3_requests()) == 4
+
+
+class RecordingStop(threading.Event):
+    """A stop event that is never set and records the waits asked of it, without waiting."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(float(timeout or 0.0))
+        return False
+
+
+def test_the_wait_between_stalls_doubles() -> None:
+    stop = RecordingStop()
+    with FakeDumpServer(BLOB) as server:
+        server.cut_next(*[0] * 10)
+        with pytest.raises(DumpDownloadError):
+            open_dump(HttpSource(server.url, max_retries=3, backoff_factor=0.5, stop=stop))
+    low = [0.5, 1.0, 2.0]  # factor x 2**(n-1), plus up to the factor of jitter
+    assert all(w <= got <= w + 0.5 for w, got in zip(low, stop.waits, strict=True))
 
 
 @pytest.mark.parametrize("honor_if_match", [True, False])

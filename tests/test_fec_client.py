@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import email.utils
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 import responses
+from hypothesis import given
+from hypothesis import strategies as st
 from responses import matchers
 from responses.registries import OrderedRegistry
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
@@ -31,7 +35,7 @@ from fec.errors import (
     TransientError,
     format_epoch,
 )
-from fec.transport import FecRetry, make_retry
+from fec.transport import FecRetry, backoff_delay, make_retry, parse_retry_after
 
 KEY = "sEcReT-kEy-0123456789abcdefXYZ"
 BASE = "https://api.example.test/v1"
@@ -147,12 +151,73 @@ def test_retry_hook_survives_new_and_sees_connection_errors(harness: Harness) ->
 
 
 def test_retry_after_is_capped_and_waits_on_the_stop_event(harness: Harness) -> None:
-    retry = FecRetry(total=3, stop=harness.stop)
-    assert retry.parse_retry_after("7200") == 60.0
-    assert retry.parse_retry_after("not a date") == 0.0
-    response = HTTPResponse(body=b"", headers={"Retry-After": "3600"}, status=503)
-    retry.sleep(response)
-    assert harness.stop.waits == [60.0]
+    retry = FecRetry(total=3, backoff_factor=0.5, stop=harness.stop)
+    for _ in range(2):  # two failures so far: the backoff before the next try is 0.5 s x 2
+        retry = retry.increment("GET", "/x", response=HTTPResponse(body=b"", status=503))
+    for value in ("3600", "7200", "not a date", "0"):
+        retry.sleep(HTTPResponse(body=b"", headers={"Retry-After": value}, status=503))
+    # Capped at a minute; a malformed or zero Retry-After falls back to the backoff.
+    assert harness.stop.waits == [60.0, 60.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize(("value", "seconds"), [
+    ("7", 7.0),
+    (" 120 ", 120.0),
+    ("86400", 86400.0),  # no bound of urllib3's own (six hours): the caller bounds the wait
+    ("0", 0.0),
+    ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # a date in the past
+    (None, None),
+    ("", None),
+    ("soon", None),
+    ("-5", None),
+    ("1.5", None),
+    ("Mon, 01 Jan 10000 00:00:00 GMT", None),  # a date past what Python's dates can hold
+])
+def test_retry_after_values(value: str | None, seconds: float | None) -> None:
+    assert parse_retry_after(value) == seconds
+
+
+def test_a_retry_after_date_counts_from_now_and_a_cap_bounds_it() -> None:
+    in_ten_minutes = email.utils.formatdate(time.time() + 600, usegmt=True)
+    seconds = parse_retry_after(in_ten_minutes)
+    assert seconds is not None and 540 < seconds <= 600
+    assert parse_retry_after(in_ten_minutes, cap=60.0) == 60.0
+    assert parse_retry_after("30", cap=60.0) == 30.0
+
+
+@given(st.text())
+def test_any_retry_after_is_read_or_ignored_never_an_error(value: str) -> None:
+    seconds = parse_retry_after(value)
+    assert seconds is None or seconds >= 0
+
+
+def test_backoff_doubles_up_to_its_cap_then_adds_jitter() -> None:
+    assert [backoff_delay(n, base=1.0, cap=60.0, rng=lambda: 0.0) for n in range(8)] == [
+        1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0
+    ]
+    # Jitter in seconds (retries: up to the backoff factor) ...
+    assert backoff_delay(2, base=0.5, cap=60.0, jitter=0.5, rng=lambda: 1.0) == 2.5
+    assert backoff_delay(9, base=0.5, cap=60.0, jitter=0.5, rng=lambda: 1.0) == 60.5
+    # ... or as a share of the wait (the budget's 25 %), added after the cap.
+    assert backoff_delay(0, base=2.0, cap=60.0, jitter_share=0.25, rng=lambda: 1.0) == 2.5
+    assert backoff_delay(9, base=2.0, cap=60.0, jitter_share=0.25, rng=lambda: 1.0) == 75.0
+    assert backoff_delay(5000, base=2.0, cap=60.0, rng=lambda: 0.0) == 60.0  # no overflow
+
+
+def test_urllib3_retries_wait_per_the_backoff_first_one_at_once(harness: Harness) -> None:
+    retry = FecRetry(total=5, backoff_factor=0.5, backoff_max=3.0, stop=harness.stop)
+    for _ in range(4):
+        retry = retry.increment("GET", "/x", response=HTTPResponse(body=b"", status=503))
+        retry.sleep()
+    assert harness.stop.waits == [0.0, 1.0, 2.0, 3.0]
+    jittered = make_retry(4, 0.5, stop=harness.stop)
+    harness.stop.waits.clear()
+    for _ in range(4):
+        jittered = jittered.increment("GET", "/x", error=ConnectTimeoutError("slow"))
+        jittered.sleep()
+    low = [0.0, 1.0, 2.0, 4.0]
+    assert harness.stop.waits[0] == 0.0
+    assert all(w <= got <= w + 0.5 for w, got in zip(low, harness.stop.waits, strict=True))
 
 
 def test_5xx_is_retried_and_every_retry_is_counted_and_charged(
@@ -208,6 +273,18 @@ def test_html_body_is_retried_then_transient(
     assert len(mock.calls) == 3
     assert (harness.stats.total, harness.stats.retries) == (3, 2)
     assert len(harness.stop.waits) == 2  # backoff between tries, through the stop event
+
+
+def test_unreadable_bodies_are_retried_after_a_doubling_backoff(
+    mock: responses.RequestsMock
+) -> None:
+    h = Harness(max_retries=3, backoff_factor=0.5)
+    mock.get(URL, body='{"results": [', content_type="application/json")
+    with pytest.raises(TransientError):
+        h.get()
+    h.client.close()
+    low = [0.5, 1.0, 2.0]  # factor x 2**(n-1), plus up to the factor of jitter
+    assert all(w <= got <= w + 0.5 for w, got in zip(low, h.stop.waits, strict=True))
 
 
 def test_truncated_json_is_transient(harness: Harness, mock: responses.RequestsMock) -> None:

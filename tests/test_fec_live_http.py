@@ -82,6 +82,16 @@ def test_5xx_retried_by_urllib3_then_success(server: FakeApi) -> None:
     assert (client.stats.total, client.stats.retries, client.budget.requests_made) == (3, 2, 3)
 
 
+def test_a_retry_after_no_date_can_hold_is_ignored_not_a_crash(server: FakeApi) -> None:
+    server.replies = [(503, b"{}", {"Retry-After": "Mon, 01 Jan 10000 00:00:00 GMT"})]
+    client = make_client(server, max_retries=1)
+    try:
+        assert client.get_json("/x/", {}, kind="lookup") == {"ok": True}
+    finally:
+        client.close()
+    assert len(server.seen) == 2
+
+
 def test_a_refused_retry_ends_the_request_cleanly(server: FakeApi) -> None:
     server.replies = [(503, b"{}", {})] * 5
     client = make_client(server, max_retries=4, max_requests=2)
