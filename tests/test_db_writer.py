@@ -21,6 +21,9 @@ from db.writer import (
     CommitResult,
     CountQuery,
     PageFetched,
+    SeedDone,
+    SeededUnit,
+    SeedRows,
     SQLiteWriter,
     UnitCheck,
     UnitFailed,
@@ -276,13 +279,39 @@ def test_a_window_rescan_supersedes_only_that_windows_rows_it_did_not_return(
     window = ("2024-02-01", "2024-02-29")
     first = WindowPage(*UNIT, window, [dated("2", "2024-02-10")], False, started)
     last = WindowPage(*UNIT, window, [], True, started)
-    assert writer.apply_message(conn, first, LATER).unchanged == 1
+    assert writer.apply_message(conn, first, LATER) == CommitResult(first, unchanged=1)
     assert writer.apply_message(conn, last, LATER).superseded == 2  # 3, and 6 (old format)
     assert query(db_path, "SELECT sub_id FROM donations WHERE superseded_at IS NOT NULL"
                  " ORDER BY 1") == [("3",), ("6",)]
     nulls = WindowPage(*UNIT, None, [], True, started)
     assert writer.apply_message(conn, nulls, LATER).superseded == 1  # 5, the NULL-date row
     assert unit_row(db_path)["status"] == "complete"  # the pass is untouched
+
+
+def test_a_window_rescan_files_a_row_without_committee_under_its_unit(
+        conn: sqlite3.Connection, db_path: Path) -> None:
+    # A rescan reads one committee: a row that does not say whose it is, is that one's, and
+    # is counted live for it (or the check would find it missing again and again).
+    started = "2026-11-28T12:30:00.000000Z"
+    row = dated("8", "2024-02-10") | {"committee_id": None}
+    rescan = WindowPage("C00000002", UNIT[1], ("2024-02-01", "2024-02-29"), [row], True, started)
+    assert writer.apply_message(conn, rescan, LATER) == CommitResult(rescan, inserted=1)
+    assert query(db_path, "SELECT committee_id, superseded_at FROM donations") == [
+        ("C00000002", None)]
+    reply: Future[Any] = Future()
+    writer.apply_message(conn, CountQuery((("C00000002", 2024),), None, reply), LATER)
+    assert reply.result(timeout=0) == {"live": {("C00000002", 2024): 1}}
+
+
+def test_every_commit_reports_the_message_it_committed(conn: sqlite3.Connection) -> None:
+    # on_commit tells progress what was written (the dump's rows, the superseded count).
+    seed = SeedRows(UNIT[1], [record("1"), record("2", committee_id="C00000002")])
+    seeded = SeedDone(UNIT[1], (SeededUnit(UNIT[0], 1, "2024-10-15"),), "2026-11-22", Future())
+    checks = ChecksDone((UnitCheck(*UNIT, "verified", 1, 1, 1, 1),))
+    count_query: CountQuery = CountQuery((UNIT,), None, Future())
+    results = [writer.apply_message(conn, msg, NOW) for msg in (seed, seeded, checks, count_query)]
+    assert results == [CommitResult(seed, inserted=2), CommitResult(seeded),
+                       CommitResult(checks), CommitResult(count_query)]
 
 
 def test_a_count_query_is_answered_with_what_is_committed(conn: sqlite3.Connection) -> None:
@@ -442,6 +471,27 @@ def test_a_failure_after_done_does_not_wait_for_a_second_done(
     thread, stop, producer = run_writer(db_path, [page([record("1")])])
     finish(producer, thread)
     assert str(thread.error) == "disk full" and thread.drained
+
+
+def test_a_failure_of_the_last_words_names_the_database(
+        db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # After the last commit the writer asks SQLite to optimize; if that fails (a full disk,
+    # say), the run must end on one line naming the file, with the pages kept.
+    def refuse_optimize(action: int, name: str | None, *rest: Any) -> int:
+        refused = action == sqlite3.SQLITE_PRAGMA and (name or "").lower() == "optimize"
+        return sqlite3.SQLITE_DENY if refused else sqlite3.SQLITE_OK
+
+    def connect(path: str) -> sqlite3.Connection:
+        conn = schema.connect(path)
+        conn.set_authorizer(refuse_optimize)
+        return conn
+
+    monkeypatch.setattr(writer, "connect", connect)
+    thread, stop, producer = run_writer(db_path, [page([record("1")], done=True)])
+    finish(producer, thread)
+    assert isinstance(thread.error, schema.DatabaseError) and stop.is_set()
+    assert str(thread.error) == f"{db_path}: not authorized"
+    assert query(db_path, "SELECT sub_id FROM donations") == [("1",)]
 
 
 def test_an_unknown_message_is_an_error(db_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 
@@ -151,6 +152,9 @@ def test_remaining_zero_pauses_like_a_429_then_sends_one_probe() -> None:
     budget.observe(1000, 50)  # the probe's answer
     clock.advance(3)
     assert budget.acquire().action == "go"
+    budget.on_success()  # requests flow again: the next 429 starts the backoff over
+    budget.on_rate_limited(None)
+    assert budget.acquire() == Decision("wait", 2.0)
 
 
 def test_server_headers_replace_our_estimate_and_limit() -> None:
@@ -264,3 +268,26 @@ def test_a_late_header_does_not_hand_out_requests_already_spent() -> None:
     assert budget.acquire().action == "wait"  # spent: pause, then probe
     budget.observe(1000, 5, first.seq)  # stale: ignored
     assert budget.acquire().action == "wait"
+
+
+def test_every_pause_says_why_and_for_how_long(caplog: pytest.LogCaptureFixture) -> None:
+    # Shown on stderr while the sync runs: the user sees why it is not moving.
+    budget, clock = make_budget(2, window=100.0, max_wait=1000.0)
+    with caplog.at_level(logging.INFO, logger="fec.budget"):
+        budget.on_rate_limited(None)
+        clock.advance(2)
+        budget.on_rate_limited(30.0)
+        clock.advance(30)
+        assert [budget.acquire().action for _ in range(3)] == ["go", "go", "wait"]
+        clock.advance(100)
+        budget.observe(2, 0)
+        clock.advance(8)
+        assert [budget.acquire().action for _ in range(2)] == ["go", "wait"]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Rate limit ({reason}): all requests pause for {seconds} s" for reason, seconds in [
+            ("429 Too Many Requests", "2.0"),
+            ("429 with Retry-After", "30.0"),
+            ("the window is full", "100.0"),
+            ("the server reports no requests left", "8.0"),
+            ("the requests the server granted are spent", "16.0"),
+        ]]

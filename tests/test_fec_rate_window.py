@@ -122,17 +122,19 @@ def test_an_hourly_key_keeps_its_hour_and_stops_with_the_time_to_resume() -> Non
     assert 3000 < run.stopped.resume_after < 3700  # when the first request leaves the hour
 
 
-def test_before_the_window_is_known_a_few_requests_are_kept_for_probes() -> None:
+@pytest.mark.parametrize(("limit", "kept"), [(40, PROBE_RESERVE), (30, 7)])  # at most 1/4
+def test_before_the_window_is_known_a_few_requests_are_kept_for_probes(limit: int,
+                                                                       kept: int) -> None:
     now = [0.0]
     budget = RateBudget(1000, clock=lambda: now[0], wall=lambda: now[0], rng=lambda: 0.0)
     first = budget.acquire()
-    budget.observe(40, 39, first.seq)  # the server: 40 per unknown window
+    budget.observe(limit, limit - 1, first.seq)  # the server: `limit` per unknown window
     granted = 1
     while budget.acquire().action == "go":
         granted += 1
-    assert granted == 40 - min(PROBE_RESERVE, 40 // 4)
+    assert granted == limit - kept
     # Remaining rises (the gateway's estimate slides), but not past our own count: probes only.
-    budget.observe(40, 35, granted)
+    budget.observe(limit, limit - 5, granted)
     now[0] += 2.0
     assert [budget.acquire().action for _ in range(3)] == ["go", "wait", "wait"]
 

@@ -29,11 +29,11 @@ NULLS = {"last_index": "1004", "sort_null_only": True}
 
 
 def body(rows: int, last_indexes: dict[str, Any] | None, count: int | None = 5,
-         per_page: int = 2) -> dict[str, Any]:
+         per_page: int = 2, exact: bool = True) -> dict[str, Any]:
     return {
         "api_version": "1.0",
-        "pagination": {"count": count, "is_count_exact": True, "pages": 3, "per_page": per_page,
-                       "last_indexes": last_indexes},
+        "pagination": {"count": count, "is_count_exact": exact, "pages": 3,
+                       "per_page": per_page, "last_indexes": last_indexes},
         "results": [{"sub_id": f"{last_indexes and last_indexes['last_index']}-{n}"}
                     for n in range(rows)],
     }
@@ -50,10 +50,10 @@ def test_pages_through_dated_rows_then_the_null_date_phase(
     api.get(URL, json=body(2, NULLS))
     api.get(URL, json=body(1, {"last_index": "1005", "sort_null_only": True}))
     pages = list(iter_pages(client, ["C00000001"], 2024, per_page=2))
-    assert [(len(p.rows), p.cursor, p.done, p.count) for p in pages] == [
-        (2, DATED, False, 5),
-        (2, NULLS, False, 5),
-        (1, None, True, 5),
+    assert [(len(p.rows), p.cursor, p.done, p.count, p.count_exact) for p in pages] == [
+        (2, DATED, False, 5, True),
+        (2, NULLS, False, 5, True),
+        (1, None, True, 5, True),
     ]
     assert [sent(call) for call in api.calls] == [
         UNIT,
@@ -82,6 +82,17 @@ def test_an_empty_page_ends_the_scan(client: FecClient, api: responses.RequestsM
         (2, DATED, False, 5),
         (0, None, True, 0),
     ]
+
+
+def test_a_page_says_when_its_count_is_only_an_estimate(
+    client: FecClient, api: responses.RequestsMock
+) -> None:
+    # An estimate must not verify a unit: the check asks again by window until it is exact.
+    api.get(URL, json=body(2, DATED, count=731_004, exact=False))
+    api.get(URL, json=body(1, NULLS, count=731_004, exact=False))
+    pages = list(iter_pages(client, ["C00000001"], 2024, per_page=2))
+    assert [(p.done, p.count, p.count_exact) for p in pages] == [
+        (False, 731_004, False), (True, 731_004, False)]
 
 
 def test_resumes_from_a_stored_cursor_with_the_load_date_filter(
@@ -127,7 +138,13 @@ def test_the_null_date_window_asks_for_those_rows_only_and_echoes_the_flag_once(
     ({"count": 612, "is_count_exact": True}, (612, True)),
     ({"count": 731_004, "is_count_exact": False}, (731_004, False)),
     ({"count": 612}, (612, True)),  # older answers have no flag: exact up to 500,000
+    ({"count": 500_000}, (500_000, True)),
+    ({"count": 500_001}, (500_001, False)),
     ({"count": 612_000}, (612_000, False)),
+    # The flag decides, not the size: the server counts exactly when its planner estimates
+    # at most 500,000 rows, and the true count may then be more (or the estimate less).
+    ({"count": 510_000, "is_count_exact": True}, (510_000, True)),
+    ({"count": 480_000, "is_count_exact": False}, (480_000, False)),
 ])
 def test_a_count_probe_costs_one_request_of_one_row(
     client: FecClient, api: responses.RequestsMock, pagination: dict[str, Any],
@@ -146,14 +163,53 @@ def test_a_count_probe_costs_one_request_of_one_row(
     assert client.stats.verification == 1
 
 
+@pytest.mark.parametrize("reply", [
+    {"pagination": {"count": None, "last_indexes": None}, "results": []},
+    {"pagination": {"last_indexes": None}, "results": []},
+    {"pagination": {"count": -1, "last_indexes": None}, "results": []},
+])
+def test_a_count_probe_without_a_count_is_an_error_naming_the_units(
+    client: FecClient, api: responses.RequestsMock, reply: dict[str, Any]
+) -> None:
+    api.get(URL, json=reply)
+    with pytest.raises(PaginationError) as info:
+        fetch_count(client, ["C00000001", "C00000002"], 2024)
+    assert str(info.value) == "C00000001,C00000002 2024: the API sent no count"
+
+
+def test_a_malformed_count_probe_names_the_units(
+    client: FecClient, api: responses.RequestsMock
+) -> None:
+    api.get(URL, json={"results": []})
+    with pytest.raises(PaginationError) as info:
+        fetch_count(client, ["C00000001", "C00000002"], 2024)
+    assert str(info.value) == (
+        "C00000001,C00000002 2024: the API sent a page without results or pagination")
+
+
 def test_a_page_of_several_committees_must_say_whose_each_row_is(
     client: FecClient, api: responses.RequestsMock
 ) -> None:
     page = body(2, DATED)
     page["results"] = [{"sub_id": "1", "committee_id": "C00000001"}, {"sub_id": "2"}]
     api.get(URL, json=page)
-    with pytest.raises(PaginationError, match="a row of committee None, not one asked for"):
+    with pytest.raises(PaginationError) as info:
         list(iter_pages(client, ["C00000001", "C00000002"], 2024, per_page=2))
+    assert str(info.value) == (
+        "C00000001,C00000002 2024: the API sent a row of committee None, not one asked for")
+
+
+@pytest.mark.parametrize(("window", "named"), [
+    (Window("2024-01-01", "2024-03-31"), "C00000001 2024 (2024-01-01..2024-03-31)"),
+    (NULL_DATES, "C00000001 2024 (no receipt date)"),
+])
+def test_errors_in_a_window_rescan_name_the_window(
+    client: FecClient, api: responses.RequestsMock, window: Window, named: str
+) -> None:
+    api.get(URL, json=body(2, None))
+    with pytest.raises(PaginationError) as info:
+        list(iter_pages(client, ["C00000001"], 2024, per_page=2, window=window))
+    assert str(info.value) == f"{named}: the API sent 2 rows without a cursor"
 
 
 def test_several_committees_go_in_one_request(
@@ -335,8 +391,10 @@ def test_cursor_values_are_sent_as_the_api_spells_them(
         ("last_contribution_receipt_amount", "2024-01-02")]
 
 
-def test_a_count_that_is_not_a_number_is_no_count(
-    client: FecClient, api: responses.RequestsMock
+@pytest.mark.parametrize("count", ["5", -1, True])
+def test_a_count_that_is_not_a_number_of_rows_is_no_count(
+    client: FecClient, api: responses.RequestsMock, count: Any
 ) -> None:
-    api.get(URL, json=body(0, None, count="5"))  # type: ignore[arg-type]
-    assert next(iter_pages(client, ["C00000001"], 2024, per_page=2)).count is None
+    api.get(URL, json=body(0, None, count=count))
+    page = next(iter_pages(client, ["C00000001"], 2024, per_page=2))
+    assert (page.count, page.count_exact) == (None, False)
