@@ -225,7 +225,7 @@ class RateBudget:
         if self._room() > 0:
             self._probing = False
             return None
-        if self._probe(now):
+        if self._probe():
             return None
         if len(self._sent) >= self._limit:
             # Our own count is full within the window: nothing goes until the oldest leaves.
@@ -240,7 +240,7 @@ class RateBudget:
         """A known window: requests go out evenly spread over it. A burst would leave the
         gateway's estimate low once it slides past, and believing that is what overruns."""
         if self._server_left is not None and self._server_left <= 0:
-            if self._probe(now):
+            if self._probe():
                 return None
             self._backoff(now, "the requests the server granted are spent")
             return self._waiting(now)
@@ -253,7 +253,7 @@ class RateBudget:
         self._probing = False
         return None
 
-    def _probe(self, now: float) -> bool:
+    def _probe(self) -> bool:
         if self._probes > 0 and len(self._sent) < self._limit:
             self._probes -= 1  # the one request that tells where the server stands now
             self._probing = True
