@@ -45,7 +45,9 @@ def classify(exc: BaseException) -> tuple[str, int, str] | None:
     """(status, exit code, message) for a known error; None for an unexpected one."""
     for kind, status, code, message in ERRORS:
         if isinstance(exc, kind):
-            return status, code, message.format(exc)
+            # "...after 4 retries." + "; re-run later" must not read ".;"
+            text = str(exc) if message == "{}" else str(exc).rstrip(".")
+            return status, code, message.format(text)
     return None
 
 

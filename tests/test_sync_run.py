@@ -125,6 +125,9 @@ def test_each_error_has_one_status_and_exit_code(error: Exception, expected: str
 def test_a_transient_failure_outside_a_unit_says_a_later_run_resumes() -> None:
     assert classify(errors.TransientError("HTTP 504 on /committees/")) == (
         "stopped", 75, "HTTP 504 on /committees/; re-run later to resume")
+    sentence = "Could not get /committees/ from h: connection failed after 4 retries."
+    assert classify(errors.TransientError(sentence)) == (
+        "stopped", 75, f"{sentence[:-1]}; re-run later to resume")
 
 
 def test_an_unexpected_error_is_not_classified() -> None:
