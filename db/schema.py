@@ -198,6 +198,10 @@ class DatabaseError(Exception):
     """A database problem, as one line a user can act on."""
 
 
+class DatabaseBusy(DatabaseError):
+    """Another program kept the file locked for longer than the busy timeout."""
+
+
 class SchemaTooNew(DatabaseError):
     """The file was written by a newer sync_donations than this one."""
 
@@ -226,6 +230,8 @@ def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
         ensure_schema(conn, label=label)
     except sqlite3.Error as exc:
         conn.close()
+        if is_busy(exc):
+            raise as_database_error(exc, label) from exc
         raise DatabaseError(f"cannot open {label}: {_open_failure(exc, label)}") from exc
     except BaseException:
         conn.close()
@@ -342,5 +348,16 @@ def database_path(conn: sqlite3.Connection) -> str:
 
 
 def as_database_error(exc: sqlite3.Error, name: str) -> DatabaseError:
-    """Wrap a raw sqlite3 error in a one-line DatabaseError naming the file."""
+    """Wrap a raw sqlite3 error in a one-line DatabaseError naming the file; a busy timeout
+    becomes DatabaseBusy, since the file is sound and a later run can go on."""
+    if is_busy(exc):
+        waited = f"{BUSY_TIMEOUT_MS / 1000:g}"
+        return DatabaseBusy(f"{name}: {exc}: another program kept it locked for over "
+                            f"{waited} s; this run stops so that it can finish.")
     return DatabaseError(f"{name}: {exc}")
+
+
+def is_busy(exc: sqlite3.Error) -> bool:
+    # Extended result codes (SQLITE_BUSY_SNAPSHOT, ...) keep SQLITE_BUSY in their low byte.
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY

@@ -13,7 +13,7 @@ import signal
 from typing import Any
 
 from db.lock import LockHeld
-from db.schema import DatabaseError
+from db.schema import DatabaseBusy, DatabaseError
 from fec import errors
 from fec.client import RequestStats
 from sync.checks import CheckTally
@@ -33,6 +33,7 @@ class SelectionError(Exception):
 ERRORS: tuple[tuple[type[BaseException], str, int, str], ...] = (
     (errors.StopSync, "stopped", EXIT_STOPPED, "{}"),
     (LockHeld, "stopped", EXIT_STOPPED, "{}"),
+    (DatabaseBusy, "stopped", EXIT_STOPPED, "{}"),
     (errors.TransientError, "stopped", EXIT_STOPPED, "{}; re-run later to resume"),
     (SelectionError, "failed", EXIT_USAGE, "{}"),
     (errors.Cancelled, "interrupted", EXIT_FAILED, "{}"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 
 from db import plan, schema
 from db.lock import LockHeld, exclusive_lock
-from db.schema import DatabaseError
+from db.schema import DatabaseBusy, DatabaseError
 from db.writer import CommitResult
 from fec import errors
 from fec.budget import RateBudget
@@ -105,11 +106,63 @@ def test_an_unknown_politician_is_a_usage_error(fake: FakeOpenFec, tmp_path: Pat
     assert fake.count(kind="schedule_a") == 0
 
 
+@contextlib.contextmanager
+def write_locked(db: Path) -> Any:
+    """Another program (a sqlite3 shell, say) holding the database's write lock."""
+    holder = sqlite3.connect(db, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        yield
+    finally:
+        holder.close()
+
+
+def test_a_database_another_program_keeps_locked_stops_safely(
+        fake: FakeOpenFec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "busy.db"
+    schema.connect(db).close()
+    monkeypatch.setattr(schema, "BUSY_TIMEOUT_MS", 50)
+    with write_locked(db):
+        result = run_sync(options(fake, db), StopSignals(threading.Event()))
+    assert (result.outcome.status, result.outcome.exit_code) == ("stopped", 75)
+    assert result.outcome.message == (
+        f"{db}: database is locked: another program kept it locked for over 0.05 s; this "
+        "run stops so that it can finish.")
+    assert fake.log == []
+
+
+def test_a_database_locked_mid_run_stops_safely_and_resumes(
+        fake: FakeOpenFec, world, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "busy-mid-run.db"
+    monkeypatch.setattr(schema, "BUSY_TIMEOUT_MS", 50)
+    gate = fake.hold(after=3, kind="schedule_a")
+    results: list[Any] = []
+    runner = threading.Thread(target=lambda: results.append(
+        run_sync(options(fake, db, concurrency=1), StopSignals(threading.Event()))))
+    runner.start()
+    try:
+        assert gate.wait_held(1)
+        with write_locked(db):
+            gate.release()
+            runner.join(60)
+    finally:
+        gate.release()
+        runner.join(60)
+    outcome = results[0].outcome
+    assert (outcome.status, outcome.exit_code) == ("stopped", 75), outcome.message
+    assert "another program kept it locked" in (outcome.message or "")
+    monkeypatch.setattr(schema, "BUSY_TIMEOUT_MS", 30_000)
+    again = run_sync(options(fake, db), StopSignals(threading.Event())).outcome
+    assert again.exit_code == EXIT_OK, again.message
+    assert db_rows(db) == expected_rows(world)
+
+
 @pytest.mark.parametrize(("error", "expected"), [
     (errors.QuotaExhausted(resume_after=0.0), "stopped 75"),
     (errors.RequestLimitReached(5), "stopped 75"),
     (errors.CircuitOpen(5), "stopped 75"),
     (LockHeld("held"), "stopped 75"),
+    (DatabaseBusy("locked"), "stopped 75"),
     (errors.TransientError("504 on /committees/"), "stopped 75"),
     (SelectionError("unknown"), "failed 2"),
     (errors.Cancelled("interrupted"), "interrupted 1"),
