@@ -103,6 +103,19 @@ def check_api_url(ctx: click.Context, param: click.Parameter, value: str) -> str
     return value.strip()
 
 
+def check_legislators(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    # Checked here, as --seed-from-dump is, so a mistyped path is a usage error (2) before
+    # the database is opened, not a failed run (1).
+    spec = value.strip()
+    if spec.lower().startswith(("http://", "https://")):
+        if not urlsplit(spec).hostname:
+            raise click.BadParameter(f"{value!r} is not a URL such as {DEFAULT_LEGISLATORS}")
+        return spec
+    if not Path(spec).is_file():
+        raise click.BadParameter(f"{value!r} is neither an http(s) URL nor a file")
+    return spec
+
+
 def check_dump_source(ctx: click.Context, param: click.Parameter,
                       value: str | None) -> str | None:
     if value is None:
@@ -134,7 +147,7 @@ DEMO_KEY_WARNING = (
               show_default=True, callback=check_api_url,
               help="API root including /v1 (a mirror or a local fake).")
 @click.option("--legislators", default=DEFAULT_LEGISLATORS, envvar="LEGISLATORS_URL",
-              show_envvar=True, show_default=True, metavar="URL|PATH",
+              show_envvar=True, show_default=True, metavar="URL|PATH", callback=check_legislators,
               help="congress-legislators JSON (URL or file); loaded when the database has no "
                    "politicians, or reloaded when given.")
 @click.option("--cycle", "cycles", multiple=True, type=CycleType(),

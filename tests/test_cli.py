@@ -8,6 +8,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.fake_openfec import FakeOpenFec, Faults
 from tests.support import CYCLES, KEY, Cli, clean_env, cli_command, db_rows, expected_rows
 
@@ -181,6 +183,17 @@ def test_unusable_database_is_one_line(cli: Cli, tmp_path: Path) -> None:
     assert proc.stderr.strip().startswith("Error:")
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("source", ["", "missing.json", "ftp://example.test/l.json"])
+def test_a_legislators_source_that_is_no_url_nor_file_is_a_usage_error(
+        cli: Cli, fake: FakeOpenFec, source: str) -> None:
+    proc = cli.run("--legislators", source)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "Error: Invalid value for '--legislators' (env var: 'LEGISLATORS_URL'): "
+        f"{source!r} is neither an http(s) URL nor a file")
+    assert fake.log == []
 
 
 def test_malformed_legislators_file_is_one_line(cli: Cli, tmp_path: Path) -> None:
