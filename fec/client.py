@@ -259,8 +259,8 @@ class FecClient:
                 f"The response to {path} was cut off ({type(exc).__name__})"
             ) from exc
         status = response.status_code
-        if status == 403:
-            raise self._auth_error(content)
+        if status in (401, 403):
+            raise self._auth_error(content, status)
         if 400 <= status < 500:
             raise BadRequest(status, self._redact(response_detail(content)), path)
         if not 200 <= status < 300:
@@ -286,7 +286,7 @@ class FecClient:
             "set --api-url to the address it should be reached at"
         ))
 
-    def _auth_error(self, content: bytes) -> AuthError:
+    def _auth_error(self, content: bytes, status: int) -> AuthError:
         error = json_or_none(content)
         details = error.get("error") if isinstance(error, dict) else None
         if isinstance(details, dict):
@@ -295,7 +295,7 @@ class FecClient:
         else:
             code, message = "UNKNOWN", response_detail(content)
         said = self._redact(flatten_message(message)) if message else None
-        return AuthError(code, said)
+        return AuthError(code, said, status)
 
     def _rate_limited(self, response: requests.Response) -> _RateLimitedResponse:
         self.stats.count_rate_limited()

@@ -92,13 +92,14 @@ _AUTH_ADVICE = {
 
 
 class AuthError(FecError):
-    """HTTP 403: the key is missing, invalid, disabled, unauthorized or unverified."""
+    """HTTP 403: the key is missing, invalid, disabled, unauthorized or unverified (or a 401,
+    which api.data.gov does not send but a mirror behind other authentication may)."""
 
-    def __init__(self, code: str, server_message: str | None = None) -> None:
+    def __init__(self, code: str, server_message: str | None = None, status: int = 403) -> None:
         self.code = code or "UNKNOWN"
         advice = _AUTH_ADVICE.get(self.code)
         if advice is None:
-            label = "HTTP 403" if self.code == "UNKNOWN" else f"HTTP 403, {self.code}"
+            label = f"HTTP {status}" if self.code == "UNKNOWN" else f"HTTP {status}, {self.code}"
             said = f": {server_message.rstrip('. ')}" if server_message else ""
             advice = (
                 f"The OpenFEC API refused access ({label}){said}. Check the API key: "

@@ -196,6 +196,15 @@ def test_a_legislators_source_that_is_no_url_nor_file_is_a_usage_error(
     assert fake.log == []
 
 
+def test_a_401_stops_the_run_at_once_as_a_key_error(fake: FakeOpenFec, cli: Cli) -> None:
+    fake.reject_next(1000, kind="schedule_a", status=401, message="Unauthorized")
+    code, report, stderr = cli.run_json("--concurrency", "1")
+    assert code == 1, stderr
+    assert (report["status"], report["failures"]) == ("failed", [])
+    assert report["message"].startswith("The OpenFEC API refused access (HTTP 401): Unauthorized.")
+    assert fake.count(kind="schedule_a") == 1
+
+
 def test_malformed_legislators_file_is_one_line(cli: Cli, tmp_path: Path) -> None:
     bad = tmp_path / "legislators.json"
     bad.write_text('{"not": "a list"}')

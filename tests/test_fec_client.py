@@ -398,6 +398,19 @@ def test_403_without_a_gateway_body(harness: Harness, mock: responses.RequestsMo
     )
 
 
+def test_401_is_a_key_error_like_403(harness: Harness, mock: responses.RequestsMock) -> None:
+    # Not what api.data.gov sends, but what a mirror behind other authentication may: the
+    # run must stop at once rather than fail every unit with it.
+    mock.get(URL, status=401, json={"message": "Unauthorized", "status": 401})
+    with pytest.raises(AuthError) as info:
+        harness.get()
+    assert str(info.value) == (
+        f"The OpenFEC API refused access (HTTP 401): Unauthorized. Check the API key: get one "
+        f"at {SIGNUP} and {PASS}."
+    )
+    assert len(mock.calls) == 1 and harness.stats.total == 1
+
+
 # --- 429 and the budget ----------------------------------------------------------------------
 
 
