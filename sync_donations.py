@@ -187,7 +187,8 @@ DEMO_KEY_WARNING = (
                    "URL: the FEC's own]")
 @click.option("--status", "show_status", is_flag=True,
               help="Show every unit's sync state and exit (no requests).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar or progress lines.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="No progress bar or progress lines, and no summary if the run succeeds.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging, and tracebacks on errors.")
 @click.pass_context

@@ -205,6 +205,15 @@ def test_a_401_stops_the_run_at_once_as_a_key_error(fake: FakeOpenFec, cli: Cli)
     assert fake.count(kind="schedule_a") == 1
 
 
+def test_quiet_says_nothing_of_a_success_but_still_explains_a_stop(cli: Cli) -> None:
+    stopped = cli.run("--quiet", "--max-requests", "2")
+    assert stopped.returncode == 75
+    assert stopped.stderr.strip().splitlines()[-1] == (
+        "Stopped early: Stopped safely after 2 API requests (--max-requests); re-run to resume.")
+    done = cli.run("--quiet")
+    assert (done.returncode, done.stderr, done.stdout) == (0, "", "")
+
+
 def test_malformed_legislators_file_is_one_line(cli: Cli, tmp_path: Path) -> None:
     bad = tmp_path / "legislators.json"
     bad.write_text('{"not": "a list"}')
