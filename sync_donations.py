@@ -67,7 +67,9 @@ def configure_logging(verbose: bool, quiet: bool) -> None:
             logging.Formatter("%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s")
         )
     else:
-        logging.getLogger("urllib3").setLevel(logging.WARNING)
+        # fec.client says "retry 1 of 4" in our words; urllib3's own "Retrying (FecRetry(...))
+        # after connection broken by ..." would say it again, with its internals and the URL.
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
 
 
 def split_ids(

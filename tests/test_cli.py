@@ -214,6 +214,16 @@ def test_quiet_says_nothing_of_a_success_but_still_explains_a_stop(cli: Cli) -> 
     assert (done.returncode, done.stderr, done.stdout) == (0, "", "")
 
 
+@pytest.mark.parametrize("mode", ["reset", "5xx"])
+def test_a_retry_is_told_once_in_our_words(fake: FakeOpenFec, cli: Cli, mode: str) -> None:
+    cli.extra_env["SYNC_DONATIONS_RETRY_BACKOFF"] = "0.01"
+    fake.fail_next(1, kind="schedule_a", mode=mode)
+    proc = cli.run()
+    assert proc.returncode == 0, proc.stderr
+    told = [line for line in proc.stderr.splitlines() if "retr" in line.lower()]
+    assert len(told) == 1 and "retry 1 of 4" in told[0], told
+
+
 def test_malformed_legislators_file_is_one_line(cli: Cli, tmp_path: Path) -> None:
     bad = tmp_path / "legislators.json"
     bad.write_text('{"not": "a list"}')
