@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from fec.transport import (
     BACKOFF_MAX,
     backoff_delay,
     describe_body,
+    errno_reason,
     int_header,
     json_or_none,
     make_retry,
@@ -62,7 +62,6 @@ _UNUSABLE = (
     requests.exceptions.InvalidSchema,
     requests.exceptions.MissingSchema,
 )
-_ERRNO = re.compile(r"\[Errno -?\d+\][^'\")]*")
 
 
 @dataclass
@@ -382,8 +381,7 @@ class FecClient:
             what = "connection failed"
         else:
             what = type(exc).__name__
-        errno = _ERRNO.search(str(exc))
-        reason = f" ({errno.group(0).strip()})" if errno else ""
+        reason = errno_reason(exc)
         host = urlsplit(self.base_url).netloc
         return self._redact(f"Could not get {path} from {host}: {what}{reason}{self._retried()}.")
 

@@ -17,6 +17,7 @@ from typing import Any
 import requests
 
 from fec.errors import LegislatorsError, one_line
+from fec.transport import errno_reason
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def _download(url: str, timeout: float) -> str:
             return response.text
     except requests.RequestException as exc:
         raise LegislatorsError(
-            f"Could not download legislators from {url}: {type(exc).__name__}"
+            f"Could not download legislators from {url}: {type(exc).__name__}{errno_reason(exc)}"
         ) from exc
 
 

@@ -212,6 +212,15 @@ def make_session(api_key: str, retry: Retry) -> requests.Session:
 # --- reading responses -----------------------------------------------------------------------
 
 
+_ERRNO = re.compile(r"\[Errno -?\d+\][^'\")]*")
+
+
+def errno_reason(exc: BaseException) -> str:
+    """' ([Errno 111] Connection refused)' when the error's text names one, else ''."""
+    found = _ERRNO.search(str(exc))
+    return f" ({found.group(0).strip()})" if found else ""
+
+
 def root_cause(exc: BaseException) -> BaseException:
     """The innermost error: requests wraps urllib3's MaxRetryError, which wraps the cause."""
     for _ in range(10):  # the chains are short; this only guards against a cycle

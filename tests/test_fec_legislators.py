@@ -104,6 +104,9 @@ def test_a_missing_file(tmp_path: Path) -> None:
     [
         ({"status": 404}, "HTTP 404"),
         ({"body": requests.ConnectionError("refused")}, "ConnectionError"),
+        ({"body": requests.ConnectionError("Failed to establish a new connection: [Errno 111] "
+                                           "Connection refused')")},
+         "ConnectionError ([Errno 111] Connection refused)"),
     ],
 )
 def test_download_failures(reply: dict[str, Any], message: str) -> None:
