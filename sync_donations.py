@@ -151,7 +151,7 @@ DEMO_KEY_WARNING = (
 @click.option("--legislators", default=DEFAULT_LEGISLATORS, envvar="LEGISLATORS_URL",
               show_envvar=True, show_default=True, metavar="URL|PATH", callback=check_legislators,
               help="congress-legislators JSON (URL or file); loaded when the database has no "
-                   "politicians, or reloaded when given.")
+                   "politicians, when given, or when the list is 20 hours old.")
 @click.option("--cycle", "cycles", multiple=True, type=CycleType(),
               help=f"Two-year period (even year), repeatable.  [default: {current_cycle()}]")
 @click.option("--politician", "politicians", multiple=True, callback=split_ids, metavar="ID",

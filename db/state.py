@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from db.rows import in_filter, moment_of, parse_time, read_rows, writing
 from db.schema import DatabaseError, database_path
@@ -107,8 +107,10 @@ def save_politicians(conn: sqlite3.Connection, politicians: Iterable[PoliticianR
     return count
 
 
-def has_politicians(conn: sqlite3.Connection) -> bool:
-    return conn.execute("SELECT 1 FROM politicians LIMIT 1").fetchone() is not None
+def politicians_loaded_at(conn: sqlite3.Connection) -> str | None:
+    """When the legislators list was last loaded (None: never)."""
+    row = conn.execute("SELECT MAX(loaded_at) FROM politicians").fetchone()
+    return None if row is None else cast(str | None, row[0])
 
 
 def unknown_politicians(conn: sqlite3.Connection, bioguide_ids: Sequence[str]) -> list[str]:

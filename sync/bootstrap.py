@@ -3,6 +3,7 @@ campaign committees of each cycle (OpenFEC look-ups), saved batch by batch."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sqlite3
 import threading
@@ -10,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from db import state
+from db.rows import moment_of, parse_time
 from db.schema import utc_now
 from fec.client import FecClient
 from fec.committees import (
@@ -20,7 +22,7 @@ from fec.committees import (
     fetch_committees,
     ids_per_request,
 )
-from fec.errors import Cancelled
+from fec.errors import Cancelled, LegislatorsError
 from fec.legislators import load_legislators
 from sync.options import Options, current_cycle
 from sync.outcome import SelectionError
@@ -28,15 +30,30 @@ from sync.outcome import SelectionError
 logger = logging.getLogger(__name__)
 
 Batch = list[tuple[str, tuple[str, ...]]]  # (bioguide_id, FEC candidate ids)
+# Under a day, so that a nightly run refreshes the list, and runs an hour apart do not.
+LEGISLATORS_MAX_AGE = dt.timedelta(hours=20)
 
 
-def ensure_politicians(conn: sqlite3.Connection, opts: Options) -> None:
-    """Load legislators when the database has none, or when a source was named explicitly."""
-    if state.has_politicians(conn) and not opts.reload_legislators:
-        return
-    politicians = load_legislators(opts.legislators)
-    count = state.save_politicians(conn, politicians, opts.legislators, utc_now())
-    logger.info("loaded %d politicians from %s", count, opts.legislators)
+def ensure_politicians(conn: sqlite3.Connection, opts: Options, now: str | None = None) -> None:
+    """Load the legislators when the database has none, when a source was named, or when
+    the list loaded is older than LEGISLATORS_MAX_AGE: members change (a new Congress, a
+    special election), and a nightly run left to its defaults must follow them. A refresh
+    that fails keeps the list loaded, with a warning: it is not worth a night's sync."""
+    loaded_at = parse_time(state.politicians_loaded_at(conn))
+    if loaded_at is None or opts.reload_legislators:
+        load_politicians(conn, opts.legislators)
+    elif moment_of(now) - loaded_at >= LEGISLATORS_MAX_AGE:
+        try:
+            load_politicians(conn, opts.legislators)
+        except LegislatorsError as exc:
+            logger.warning("could not refresh the politicians, going on with the list loaded "
+                           "%s: %s", loaded_at.strftime("%Y-%m-%d %H:%M UTC"), exc)
+
+
+def load_politicians(conn: sqlite3.Connection, source: str) -> None:
+    politicians = load_legislators(source)
+    count = state.save_politicians(conn, politicians, source, utc_now())
+    logger.info("loaded %d politicians from %s", count, source)
 
 
 def check_selection(conn: sqlite3.Connection, wanted: list[str] | None) -> None:

@@ -4,6 +4,9 @@ alone, the outcome of errors, and signals turned into a stop."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import json
+import logging
 import os
 import signal
 import sqlite3
@@ -13,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from db import plan, schema
+from db import plan, schema, state
 from db.lock import LockHeld, exclusive_lock
 from db.schema import DatabaseBusy, DatabaseError
 from db.writer import CommitResult
@@ -207,3 +210,56 @@ def test_within_interruptible_a_signal_raises_at_once() -> None:
         assert stop.is_set()
         with pytest.raises(errors.Cancelled), signals.interruptible():
             pass  # once stopped, nothing interruptible starts
+
+
+def _politicians_from(source: Path, world, count: int) -> Path:
+    source.write_text(json.dumps(world.legislators_json()[:count]))
+    return source
+
+
+def _bioguides(conn: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in conn.execute("SELECT bioguide_id FROM politicians")}
+
+
+def _loaded_plus(conn: sqlite3.Connection, hours: float) -> str:
+    loaded = dt.datetime.fromisoformat(state.politicians_loaded_at(conn) or "")
+    return (loaded + dt.timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_a_day_old_politicians_list_is_refreshed_from_the_default_source(
+        fake: FakeOpenFec, world, tmp_path: Path) -> None:
+    # the nightly job names no source: a member sworn in since the last load must appear
+    source = _politicians_from(tmp_path / "legislators.json", world, 3)
+    opts = options(fake, tmp_path / "p.db", legislators=str(source))
+    with contextlib.closing(schema.connect(tmp_path / "p.db")) as conn:
+        ensure_politicians(conn, opts)
+        first = _bioguides(conn)
+        _politicians_from(source, world, 4)
+        ensure_politicians(conn, opts, now=_loaded_plus(conn, 19.9))
+        assert _bioguides(conn) == first  # runs hours apart read the list once
+        ensure_politicians(conn, opts, now=_loaded_plus(conn, 20))
+        added = _bioguides(conn) - first
+    assert len(first) == 3 and added == {world.legislators_json()[3]["id"]["bioguide"]}
+
+
+def test_a_failed_refresh_keeps_the_list_with_a_warning(
+        fake: FakeOpenFec, world, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    source = _politicians_from(tmp_path / "legislators.json", world, 3)
+    opts = options(fake, tmp_path / "p.db", legislators=str(source))
+    with contextlib.closing(schema.connect(tmp_path / "p.db")) as conn:
+        ensure_politicians(conn, opts)
+        loaded = state.politicians_loaded_at(conn) or ""
+        source.unlink()
+        with caplog.at_level(logging.WARNING, logger="sync.bootstrap"):
+            ensure_politicians(conn, opts, now=_loaded_plus(conn, 24))
+        assert len(_bioguides(conn)) == 3
+        assert state.politicians_loaded_at(conn) == loaded  # still the old list's time
+    assert [r.getMessage() for r in caplog.records] == [
+        f"could not refresh the politicians, going on with the list loaded "
+        f"{loaded[:10]} {loaded[11:16]} UTC: Cannot read legislators file {source}: "
+        "No such file or directory"]
+    # a source named on the command line must load, or the run stops
+    named = options(fake, tmp_path / "p.db", legislators=str(source), reload_legislators=True)
+    with (contextlib.closing(schema.connect(tmp_path / "p.db")) as conn,
+          pytest.raises(errors.LegislatorsError, match="Cannot read legislators file")):
+        ensure_politicians(conn, named)
