@@ -167,7 +167,8 @@ class RequestLimitReached(StopSync):
     def __init__(self, limit: int) -> None:
         self.limit = limit
         super().__init__(
-            f"Stopped safely after {limit} API requests (--max-requests); re-run to resume."
+            f"Stopped safely after {limit} API request{'' if limit == 1 else 's'} "
+            "(--max-requests); re-run to resume."
         )
 
 

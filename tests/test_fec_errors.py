@@ -84,6 +84,8 @@ def test_the_other_errors_say_exactly_what_happened() -> None:
     limit = RequestLimitReached(25)
     assert limit.limit == 25 and str(limit) == (
         "Stopped safely after 25 API requests (--max-requests); re-run to resume.")
+    assert str(RequestLimitReached(1)) == (
+        "Stopped safely after 1 API request (--max-requests); re-run to resume.")
     circuit = CircuitOpen(5)
     assert circuit.failures == 5 and str(circuit) == (
         "Stopped safely: 5 API requests in a row failed. The API looks unhealthy; re-run "
