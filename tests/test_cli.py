@@ -183,6 +183,22 @@ def test_unusable_database_is_one_line(cli: Cli, tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+def test_another_applications_database_is_refused_untouched(cli: Cli) -> None:
+    with sqlite3.connect(cli.db) as conn:
+        conn.execute("CREATE TABLE notes (body TEXT)")
+        conn.execute("INSERT INTO notes VALUES ('keep me')")
+    conn.close()
+    proc = cli.run()
+    assert proc.returncode == 1
+    assert proc.stderr == (f"Error: cannot open {cli.db}: not a sync_donations database (it "
+                           "holds other tables: notes); choose a new file or one "
+                           "sync_donations wrote\n")
+    with sqlite3.connect(cli.db) as conn:
+        assert conn.execute("SELECT name FROM sqlite_master").fetchall() == [("notes",)]
+        assert conn.execute("SELECT body FROM notes").fetchall() == [("keep me",)]
+    conn.close()
+
+
 def test_malformed_legislators_file_is_one_line(cli: Cli, tmp_path: Path) -> None:
     bad = tmp_path / "legislators.json"
     bad.write_text('{"not": "a list"}')
