@@ -96,11 +96,29 @@ def check_api_key(ctx: click.Context, param: click.Parameter, value: str) -> str
     return key
 
 
+def is_http_url(text: str) -> bool:
+    """An http(s) URL with a host and, if any, a valid port."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number below 65536
+    except ValueError:  # also a malformed [IPv6] host
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def check_api_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if not is_http_url(value.strip()):
         raise click.BadParameter(f"{value!r} is not an http(s) URL such as {DEFAULT_API_URL}")
     return value.strip()
+
+
+def check_legislators(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    spec = value.strip()
+    if not spec:
+        raise click.BadParameter("is empty")
+    if spec.startswith(("http://", "https://")) and not is_http_url(spec):
+        raise click.BadParameter(f"{value!r} is not a URL such as {DEFAULT_LEGISLATORS}")
+    return spec
 
 
 def check_dump_source(ctx: click.Context, param: click.Parameter,
@@ -109,7 +127,7 @@ def check_dump_source(ctx: click.Context, param: click.Parameter,
         return None
     spec = value.strip()
     if spec.startswith(("http://", "https://")):
-        if not urlsplit(spec).hostname:
+        if not is_http_url(spec):
             raise click.BadParameter(f"{value!r} is not a URL such as {FEC_DUMP_URL}")
         return spec
     if not Path(spec).is_file():
@@ -134,7 +152,7 @@ DEMO_KEY_WARNING = (
               show_default=True, callback=check_api_url,
               help="API root including /v1 (a mirror or a local fake).")
 @click.option("--legislators", default=DEFAULT_LEGISLATORS, envvar="LEGISLATORS_URL",
-              show_envvar=True, show_default=True, metavar="URL|PATH",
+              show_envvar=True, show_default=True, metavar="URL|PATH", callback=check_legislators,
               help="congress-legislators JSON (URL or file); loaded when the database has no "
                    "politicians, or reloaded when given.")
 @click.option("--cycle", "cycles", multiple=True, type=CycleType(),
