@@ -45,7 +45,10 @@ def classify(exc: BaseException) -> tuple[str, int, str] | None:
     """(status, exit code, message) for a known error; None for an unexpected one."""
     for kind, status, code, message in ERRORS:
         if isinstance(exc, kind):
-            return status, code, message.format(exc)
+            text = str(exc)
+            if not message.endswith("{}"):  # the sentence goes on after it
+                text = text.removesuffix(".")
+            return status, code, message.format(text)
     return None
 
 
