@@ -66,8 +66,8 @@ def configure_logging(verbose: bool, quiet: bool) -> None:
         logging.getLogger().handlers[0].setFormatter(
             logging.Formatter("%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s")
         )
-    else:
-        logging.getLogger("urllib3").setLevel(logging.WARNING)
+    else:  # its warnings repeat our own retry lines, with its Retry's repr and the URL
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
 
 
 def split_ids(

@@ -174,6 +174,23 @@ def test_dead_lookups_stop_safely(world, tmp_path: Path) -> None:
     assert "Traceback" not in stderr
 
 
+def test_an_api_that_refuses_connections_stops_safely_in_one_line(cli: Cli) -> None:
+    import socket
+
+    with socket.socket() as closed:  # a port nobody listens on once it is closed
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    cli.extra_env["SYNC_DONATIONS_RETRY_BACKOFF"] = "0.01"
+    proc = cli.run("--api-url", f"http://127.0.0.1:{port}/v1")
+    assert proc.returncode == 75
+    assert proc.stderr.splitlines()[-1] == (
+        f"Stopped early: Could not get /committees/ from 127.0.0.1:{port}: connection failed "
+        "([Errno 111] Connection refused) after 4 retries; re-run later to resume")
+    # each retry is told once, in our words, not also as urllib3's repr of its Retry
+    assert proc.stderr.count("WARNING API request failed (NewConnectionError") == 4
+    assert "Retrying (" not in proc.stderr
+
+
 def test_unusable_database_is_one_line(cli: Cli, tmp_path: Path) -> None:
     cli.db.write_text("this is not a database\n" * 100)
     proc = cli.run()
