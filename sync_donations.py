@@ -98,9 +98,18 @@ def check_api_key(ctx: click.Context, param: click.Parameter, value: str) -> str
     return key
 
 
+def is_http_url(text: str) -> bool:
+    """An http(s) URL with a host and, if any, a valid port."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number below 65536
+    except ValueError:  # also a malformed [IPv6] host
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def check_api_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if not is_http_url(value.strip()):
         raise click.BadParameter(f"{value!r} is not an http(s) URL such as {DEFAULT_API_URL}")
     return value.strip()
 
@@ -109,8 +118,10 @@ def check_legislators(ctx: click.Context, param: click.Parameter, value: str) ->
     # Checked here, as --seed-from-dump is, so a mistyped path is a usage error (2) before
     # the database is opened, not a failed run (1).
     spec = value.strip()
+    if not spec:
+        raise click.BadParameter("is empty")
     if spec.lower().startswith(("http://", "https://")):
-        if not urlsplit(spec).hostname:
+        if not is_http_url(spec):
             raise click.BadParameter(f"{value!r} is not a URL such as {DEFAULT_LEGISLATORS}")
         return spec
     if not Path(spec).is_file():
@@ -124,7 +135,7 @@ def check_dump_source(ctx: click.Context, param: click.Parameter,
         return None
     spec = value.strip()
     if spec.startswith(("http://", "https://")):
-        if not urlsplit(spec).hostname:
+        if not is_http_url(spec):
             raise click.BadParameter(f"{value!r} is not a URL such as {FEC_DUMP_URL}")
         return spec
     if not Path(spec).is_file():

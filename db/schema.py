@@ -226,6 +226,7 @@ def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         raise DatabaseError(f"cannot open {label}: {_open_failure(exc, label)}") from exc
     try:
+        _refuse_foreign(conn, label)
         _configure(conn)
         ensure_schema(conn, label=label)
     except sqlite3.Error as exc:
@@ -237,6 +238,30 @@ def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+_CREATE_TABLE = re.compile(r"CREATE\s+(?:VIRTUAL\s+)?TABLE\s+IF\s+NOT\s+EXISTS\s+(\w+)",
+                           re.IGNORECASE)
+_OWN_TABLES = frozenset(name for step in MIGRATIONS for name in _CREATE_TABLE.findall(step))
+
+
+def _refuse_foreign(conn: sqlite3.Connection, label: str) -> None:
+    """Refuse another application's SQLite file before anything is written to it (not even
+    the switch to WAL). A file at version 0 may hold only tables of ours (a new file holds
+    none); a versioned one must hold ours, while tables a user added beside them are fine."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    tables = sorted(row[0] for row in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
+    if version == 0:
+        foreign = [t for t in tables if t not in _OWN_TABLES
+                   and not t.startswith(f"{explore.FTS_TABLE}_")]  # FTS5's own tables
+    else:
+        foreign = [] if "politicians" in tables else tables
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", …" if len(foreign) > 5 else "")
+        raise DatabaseError(f"cannot open {label}: not a sync_donations database (it holds "
+                            f"other tables: {shown}); choose a new file or one "
+                            "sync_donations wrote")
 
 
 def _configure(conn: sqlite3.Connection) -> None:

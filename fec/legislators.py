@@ -47,6 +47,9 @@ def load_legislators(source: str, *, timeout: float = 30.0) -> list[Politician]:
             f"{source} is not a congress-legislators file: expected a JSON list of "
             f"legislators, got a JSON {_json_type(entries)}"
         )
+    if not entries:  # a placeholder or a cut download: loading it would sync nobody, exit 0
+        raise LegislatorsError(f"{source} is not a congress-legislators file: it lists no "
+                               "legislators")
     politicians: dict[str, Politician] = {}
     for index, entry in enumerate(entries):
         politician = _politician(entry, index, source)

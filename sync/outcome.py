@@ -46,8 +46,9 @@ def classify(exc: BaseException) -> tuple[str, int, str] | None:
     """(status, exit code, message) for a known error; None for an unexpected one."""
     for kind, status, code, message in ERRORS:
         if isinstance(exc, kind):
-            # "...after 4 retries." + "; re-run later" must not read ".;"
-            text = str(exc) if message == "{}" else str(exc).rstrip(".")
+            text = str(exc)
+            if not message.endswith("{}"):  # the sentence goes on after it
+                text = text.removesuffix(".")
             return status, code, message.format(text)
     return None
 

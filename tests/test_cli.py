@@ -176,6 +176,23 @@ def test_dead_lookups_stop_safely(world, tmp_path: Path) -> None:
     assert "Traceback" not in stderr
 
 
+def test_an_api_that_refuses_connections_stops_safely_in_one_line(cli: Cli) -> None:
+    import socket
+
+    with socket.socket() as closed:  # a port nobody listens on once it is closed
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    cli.extra_env["SYNC_DONATIONS_RETRY_BACKOFF"] = "0.01"
+    proc = cli.run("--api-url", f"http://127.0.0.1:{port}/v1")
+    assert proc.returncode == 75
+    assert proc.stderr.splitlines()[-1] == (
+        f"Stopped early: Could not get /committees/ from 127.0.0.1:{port}: connection failed "
+        "([Errno 111] Connection refused) after 4 retries; re-run later to resume")
+    # each retry is told once, in our words, not also as urllib3's repr of its Retry
+    assert proc.stderr.count("WARNING API request failed (NewConnectionError") == 4
+    assert "Retrying (" not in proc.stderr
+
+
 def test_unusable_database_is_one_line(cli: Cli, tmp_path: Path) -> None:
     cli.db.write_text("this is not a database\n" * 100)
     proc = cli.run()
@@ -185,7 +202,7 @@ def test_unusable_database_is_one_line(cli: Cli, tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("source", ["", "missing.json", "ftp://example.test/l.json"])
+@pytest.mark.parametrize("source", ["missing.json", "ftp://example.test/l.json"])
 def test_a_legislators_source_that_is_no_url_nor_file_is_a_usage_error(
         cli: Cli, fake: FakeOpenFec, source: str) -> None:
     proc = cli.run("--legislators", source)
@@ -222,6 +239,22 @@ def test_a_retry_is_told_once_in_our_words(fake: FakeOpenFec, cli: Cli, mode: st
     assert proc.returncode == 0, proc.stderr
     told = [line for line in proc.stderr.splitlines() if "retr" in line.lower()]
     assert len(told) == 1 and "retry 1 of 4" in told[0], told
+
+
+def test_another_applications_database_is_refused_untouched(cli: Cli) -> None:
+    with sqlite3.connect(cli.db) as conn:
+        conn.execute("CREATE TABLE notes (body TEXT)")
+        conn.execute("INSERT INTO notes VALUES ('keep me')")
+    conn.close()
+    proc = cli.run()
+    assert proc.returncode == 1
+    assert proc.stderr == (f"Error: cannot open {cli.db}: not a sync_donations database (it "
+                           "holds other tables: notes); choose a new file or one "
+                           "sync_donations wrote\n")
+    with sqlite3.connect(cli.db) as conn:
+        assert conn.execute("SELECT name FROM sqlite_master").fetchall() == [("notes",)]
+        assert conn.execute("SELECT body FROM notes").fetchall() == [("keep me",)]
+    conn.close()
 
 
 def test_malformed_legislators_file_is_one_line(cli: Cli, tmp_path: Path) -> None:

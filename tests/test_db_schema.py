@@ -143,6 +143,32 @@ def test_a_file_from_a_newer_version_is_refused(db_path: Path) -> None:
     assert user_version(db_path) == 9
 
 
+@pytest.mark.parametrize("version", [0, 3])
+def test_another_applications_database_is_refused_and_left_as_it_was(db_path: Path,
+                                                                     version: int) -> None:
+    with raw(db_path) as conn:
+        conn.execute("CREATE TABLE notes (body TEXT)")
+        conn.execute("CREATE TABLE tags (name TEXT)")
+        conn.execute("INSERT INTO notes VALUES ('keep me')")
+        conn.execute(f"PRAGMA user_version = {version}")
+    with pytest.raises(schema.DatabaseError) as caught:
+        schema.connect(db_path)
+    assert str(caught.value) == (
+        f"cannot open {db_path}: not a sync_donations database (it holds other tables: "
+        "notes, tags); choose a new file or one sync_donations wrote")
+    assert query(db_path, "SELECT name FROM sqlite_master ORDER BY name") == [("notes",),
+                                                                             ("tags",)]
+    assert query(db_path, "PRAGMA journal_mode") == [("delete",)]
+    assert user_version(db_path) == version
+
+
+def test_tables_of_ones_own_beside_the_schema_are_fine(db_path: Path) -> None:
+    schema.connect(db_path).close()
+    with raw(db_path) as conn:
+        conn.execute("CREATE TABLE my_notes (body TEXT)")
+    schema.connect(db_path).close()
+
+
 def test_a_file_that_is_not_a_database_gives_one_line(db_path: Path) -> None:
     db_path.write_text("sub_id,amount\n" * 500)
     with pytest.raises(schema.DatabaseError) as caught:

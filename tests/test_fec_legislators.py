@@ -77,6 +77,7 @@ def test_downloads_from_a_url() -> None:
         ("", "is not valid JSON (Expecting value at line 1 column 1)"),
         (json.dumps({"S000001": SENATOR}), "is not a congress-legislators file: expected a JSON "
                                            "list of legislators, got a JSON object"),
+        ("[]", "is not a congress-legislators file: it lists no legislators"),
         (json.dumps([REP, {"id": {"govtrack": 1}}]),
          ": entry 2 has no id.bioguide; is this a congress-legislators file?"),
         (json.dumps(["R000002"]), ": entry 1 has no id.bioguide; is this a congress-legislators "

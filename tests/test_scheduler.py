@@ -154,6 +154,20 @@ def test_a_rejected_chain_is_bisected_until_the_unit_at_fault_fails_alone(monkey
     assert len(refused) == 4  # 8 -> 4 -> 2 -> 1: log2(8) + 1 requests to find it
 
 
+def test_a_rejected_chain_of_units_expected_empty_is_bisected_too(monkeypatch) -> None:
+    # Incremental passes of quiet units expect 0 rows each: every member weighs nothing,
+    # and a split must still give each half a member.
+    sizes = {f"C{i}": 0 for i in range(3)} | {"BAD": 0}
+    fake = FakeUnion(sizes)
+    fake.refuse.append((lambda members, cursor: "BAD" in members,
+                        BadRequest(422, "Invalid committee_id")))
+    scheduler, seen, _ = scheduler_for(fake, monkeypatch)
+    scheduler.run([Chain(1, 2026, tuple(sorted(sizes)), min_load_date="2026-11-01",
+                         sizes=dict(sizes))])
+    assert [c for c, _ in seen.failed] == ["BAD"]
+    assert sorted(seen.done) == ["C0", "C1", "C2"]
+
+
 def test_a_refused_stored_cursor_restarts_the_pass_once(monkeypatch) -> None:
     fake = FakeUnion({"A": 25, "B": 4})
     stale = {"pos": "2020-01-01T00:00:00"}  # a cursor format the API no longer accepts

@@ -381,3 +381,16 @@ def test_a_terminal_sees_the_dump_in_bytes_then_in_rows(world: World, fake: Fake
         assert proc.wait(timeout=60) == 0
     assert re.search(r"dump 2024: .*\| [\d.]+k?/[\d.]+k \[.*B/s\]", screen), screen
     assert re.search(r"dump 2026 -> db: .*\| [\d.]+/\d+ \[.*row/s\]", screen), screen
+
+
+def test_make_demo_dump_loads_the_demo_world_exactly(tmp_path: Path,
+                                                     capfd: pytest.CaptureFixture[str]) -> None:
+    from tests.fake_dump import demo
+
+    db = tmp_path / "demo-dump.db"
+    code = demo.main(["--db", str(db), "--politicians", "8", "--latency", "0", "--fresh"])
+    out = capfd.readouterr().out
+    assert code == 0, out
+    assert "sync_donations.py exited with 0" in out
+    assert re.search(rf"live rows in {re.escape(str(db))} for 2026: \d+; expected \d+: exact match",
+                     out), out

@@ -266,6 +266,15 @@ def test_max_requests_stops_safely_and_resumes(cli: Cli, world) -> None:
     (["--api-key", "two words"], "contains spaces or control characters"),
     (["--api-url", "https://"], "is not an http(s) URL"),
     (["--api-url", "ftp://example.org/v1"], "is not an http(s) URL"),
+    (["--api-url", "http://[::1/v1"], "Error: Invalid value for '--api-url' (env var: "
+     "'OPENFEC_API_URL'): 'http://[::1/v1' is not an http(s) URL such as "
+     "https://api.open.fec.gov/v1\n"),
+    (["--api-url", "http://127.0.0.1:abc/v1"], "'http://127.0.0.1:abc/v1' is not an http(s) URL"),
+    (["--seed-from-dump", "http://[::1/x.dump"], "Error: Invalid value for '--seed-from-dump': "
+     "'http://[::1/x.dump' is not a URL such as https://www.fec.gov/files/bulk-downloads/"
+     "data-dump/schedules/fec_fitem_sched_a.dump\n"),
+    (["--legislators", ""], "Error: Invalid value for '--legislators' (env var: "
+     "'LEGISLATORS_URL'): is empty\n"),
     (["--refresh-after", "nan"], "is not a finite number"),
     (["--max-wait", "inf"], "is not a finite number"),
     (["--politician", ""], "no bioguide id given"),

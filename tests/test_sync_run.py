@@ -186,6 +186,14 @@ def test_a_transient_failure_outside_a_unit_says_a_later_run_resumes() -> None:
         "stopped", 75, f"{sentence[:-1]}; re-run later to resume")
 
 
+def test_a_transient_message_ending_a_sentence_is_not_punctuated_twice() -> None:
+    message = ("Could not get /committees/ from 127.0.0.1:1: connection failed "
+               "([Errno 111] Connection refused) after 4 retries.")
+    assert classify(errors.TransientError(message)) == (
+        "stopped", 75, "Could not get /committees/ from 127.0.0.1:1: connection failed "
+        "([Errno 111] Connection refused) after 4 retries; re-run later to resume")
+
+
 def test_an_unexpected_error_is_not_classified() -> None:
     assert classify(KeyError("surprise")) is None
 

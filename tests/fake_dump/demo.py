@@ -40,7 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for suffix in ("", "-wal", "-shm"):
             Path(args.db + suffix).unlink(missing_ok=True)
     print(f"generating {args.politicians} politicians (seed {args.seed})...", flush=True)
-    world = generate_world(args.seed, politicians=args.politicians, cycles=(args.cycle,),
+    args.cycles = sorted(set(args.cycles or [2026]))
+    world_cycles = [int(c) for c in args.world_cycles.split(",") if c.strip()] or args.cycles
+    world = generate_world(args.seed, politicians=args.politicians, cycles=world_cycles,
                            rows_scale=args.rows_scale)
     snapshot = world.dump_snapshot()
     content = world_archive(world, snapshot)
@@ -61,12 +63,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             code = 130
         elapsed = time.monotonic() - started
-        report(fake, dump, world, args.db, args.cycle, elapsed)
+        report(fake, dump, world, args.db, args.cycles, elapsed)
     print(f"sync_donations.py exited with {code}")
     return code
 
 
-def report(fake: FakeOpenFec, dump: FakeDumpServer, world: World, db: str, cycle: int,
+def report(fake: FakeOpenFec, dump: FakeDumpServer, world: World, db: str, cycles: list[int],
            elapsed: float) -> None:
     stats = fake.stats()
     kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(stats["by_kind"].items()))
@@ -74,22 +76,24 @@ def report(fake: FakeOpenFec, dump: FakeDumpServer, world: World, db: str, cycle
     print(f"\nfake OpenFEC saw {stats['total']} requests ({kinds}); fake dump served "
           f"{len(served)} ranged GETs, {sum(r.sent for r in served) / 1e6:.1f} MB")
     print(f"wall time {elapsed:.1f} s")
-    live, gone = stored(db, cycle)
-    want = world.expected_sub_ids(cycles=[cycle])
+    live, gone = stored(db, cycles)
+    want = world.expected_sub_ids(cycles=cycles)
     verdict = ("exact match" if live == want
                else f"missing {len(want - live)}, unexpected {len(live - want)}")
-    print(f"live rows in {db} for {cycle}: {len(live)}; expected {len(want)}: {verdict} "
+    label = ", ".join(map(str, cycles))
+    print(f"live rows in {db} for {label}: {len(live)}; expected {len(want)}: {verdict} "
           f"({gone} rows gone upstream since the dump are kept, marked superseded)")
 
 
-def stored(db: str, cycle: int) -> tuple[set[str], int]:
-    """The live sub_ids of the cycle, and how many rows are marked superseded."""
+def stored(db: str, cycles: list[int]) -> tuple[set[str], int]:
+    """The live sub_ids of the cycles, and how many rows are marked superseded."""
     if not Path(db).exists():
         return set(), 0
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         rows = conn.execute("SELECT sub_id, superseded_at FROM donations"
-                            " WHERE two_year_transaction_period = ?", (cycle,)).fetchall()
+                            " WHERE two_year_transaction_period IN"
+                            f" ({', '.join('?' * len(cycles))})", cycles).fetchall()
     except sqlite3.Error as exc:
         print(f"demo: cannot read {db}: {exc}", file=sys.stderr)
         return set(), 0
