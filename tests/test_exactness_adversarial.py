@@ -282,3 +282,13 @@ def test_a_first_load_from_the_dump_then_rows_moved_and_gone(world, cli: Cli) ->
     assert proc.returncode == 0, proc.stderr
     assert diff(cli.db, world) == {"missing": [], "extra": [], "stale": []}
 
+
+def test_a_busy_night_after_a_quiet_one_splits_chains_of_empty_priors(cli: Cli, world) -> None:
+    """A quiet night leaves every unit's last incremental pass at 0 rows; the next busy one
+    makes chains far bigger than those priors, and they are split while paging."""
+    first(cli, world)
+    assert night(cli, "--concurrency", "4")[0] == 0
+    world.nightly_load(new=150, corrected=20)
+    code, err = night(cli, "--concurrency", "4")
+    assert code == 0, err
+    assert diff(cli.db, world) == {"missing": [], "extra": [], "stale": []}
