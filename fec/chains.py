@@ -120,7 +120,9 @@ def split_chain(chain: Chain, ids: Iterator[int], parts: int = 2) -> list[Chain]
     bins: list[list[str]] = [[] for _ in range(min(parts, len(chain.committee_ids)))]
     loads = [0.0] * len(bins)
     for committee_id in sorted(chain.committee_ids, key=lambda c: -_weight(chain, c)):
-        lightest = loads.index(min(loads))
+        # Ties go to the bin with fewer members: members that weigh nothing (their priors all
+        # read) would otherwise all land in the first bin and leave another one empty.
+        lightest = min(range(len(bins)), key=lambda i: (loads[i], len(bins[i])))
         bins[lightest].append(committee_id)
         loads[lightest] += _weight(chain, committee_id)
     expected = chain.expected_rows()
