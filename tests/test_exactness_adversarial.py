@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.fake_openfec import FakeOpenFec
 from tests.support import CYCLES, Cli
 
@@ -79,6 +81,47 @@ def first(cli: Cli, world: Any) -> None:
     assert diff(cli.db, world) == {"missing": [], "extra": [], "stale": []}
 
 
+
+def test_one_night_of_every_kind_of_move(cli: Cli, world) -> None:
+    """The slow tests below, in two nights: dates across windows, rows to another committee,
+    cycle or an untracked committee, NULL-date rows dated and deleted, a whole unit deleted;
+    then a load far older than the watermark, alone: beside a deletion in its group it
+    would cancel out (the README's limit, pinned below)."""
+    first(cli, world)
+    big, second = units_by_size(world, 2024)[:2]
+    rows = [r for r in unit_rows(world, big) if r.date]
+    change(world, rows[0].sub_id, date="2024-11-30", load_date=now_iso())
+    change(world, rows[-1].sub_id, date="2023-01-02", load_date=now_iso())
+    delete(world, rows[len(rows) // 2].sub_id)
+    moved = unit_rows(world, second)[:2]
+    change(world, moved[0].sub_id, committee_id=units_by_size(world, 2026)[1][0],
+           cycle=2026, load_date=now_iso())
+    tracked = {c for c, _ in world.campaign_units(CYCLES)}
+    change(world, moved[1].sub_id, committee_id=next(
+        c for c in sorted(world.committees) if c not in tracked), load_date=now_iso())
+    unit = next(u for u in sorted(world.campaign_units(CYCLES))
+                if sum(r.date is None for r in unit_rows(world, u)) >= 3)
+    nulls = [r for r in unit_rows(world, unit) if r.date is None]
+    change(world, nulls[0].sub_id, date=f"{unit[1]}-01-05", load_date=now_iso())
+    delete(world, nulls[1].sub_id)
+    for row in unit_rows(world, units_by_size(world, 2026)[-1]):
+        delete(world, row.sub_id)
+    code, err = night(cli)
+    assert code == 0, err
+    assert diff(cli.db, world) == {"missing": [], "extra": [], "stale": []}
+    quiet = next(u for u in units_by_size(world, 2024)[::-1] if unit_rows(world, u))
+    escaped = "4" + "8" * 18
+    model = unit_rows(world, quiet)[0]
+    with world._lock:
+        world._by_committee[quiet[0]][escaped] = replace(
+            model, sub_id=escaped, sid=int(escaped), load_date="2021-06-01T03:00:00")
+        world.version += 1
+    code, err = night(cli)
+    assert code == 0, err
+    assert diff(cli.db, world) == {"missing": [], "extra": [], "stale": []}
+
+
+@pytest.mark.slow  # one by one; the night of all of them runs by default
 def test_receipt_date_moves_across_a_window_with_a_new_load_date(cli: Cli, world) -> None:
     first(cli, world)
     unit = units_by_size(world, 2024)[0]
@@ -92,6 +135,7 @@ def test_receipt_date_moves_across_a_window_with_a_new_load_date(cli: Cli, world
     assert diff(cli.db, world) == {"missing": [], "extra": [], "stale": []}
 
 
+@pytest.mark.slow  # one by one; the night of all of them runs by default
 def test_receipt_date_moves_with_an_old_load_date_beside_a_deletion(cli: Cli, world) -> None:
     """The date change escapes the incremental window; the deletion makes the unit differ,
     so the repair reads the windows again."""
@@ -105,6 +149,7 @@ def test_receipt_date_moves_with_an_old_load_date_beside_a_deletion(cli: Cli, wo
     assert diff(cli.db, world) == {"missing": [], "extra": [], "stale": []}
 
 
+@pytest.mark.slow  # one by one; the night of all of them runs by default
 def test_a_row_moves_to_another_committee_and_cycle(cli: Cli, world) -> None:
     first(cli, world)
     a, b = units_by_size(world, 2024)[:2]
@@ -117,6 +162,7 @@ def test_a_row_moves_to_another_committee_and_cycle(cli: Cli, world) -> None:
     assert diff(cli.db, world) == {"missing": [], "extra": [], "stale": []}
 
 
+@pytest.mark.slow  # one by one; the night of all of them runs by default
 def test_a_row_moves_to_an_untracked_committee(cli: Cli, world) -> None:
     first(cli, world)
     tracked = {c for c, _ in world.campaign_units(CYCLES)}
@@ -128,6 +174,7 @@ def test_a_row_moves_to_an_untracked_committee(cli: Cli, world) -> None:
     assert diff(cli.db, world) == {"missing": [], "extra": [], "stale": []}
 
 
+@pytest.mark.slow  # one by one; the night of all of them runs by default
 def test_null_date_rows_amended_deleted_and_late_loaded(cli: Cli, world) -> None:
     first(cli, world)
     units = [u for u in sorted(world.campaign_units(CYCLES))
@@ -145,6 +192,7 @@ def test_null_date_rows_amended_deleted_and_late_loaded(cli: Cli, world) -> None
     assert diff(cli.db, world) == {"missing": [], "extra": [], "stale": []}
 
 
+@pytest.mark.slow  # one by one; the night of all of them runs by default
 def test_a_whole_unit_deleted_upstream(cli: Cli, world) -> None:
     first(cli, world)
     for unit in units_by_size(world, 2024)[:2] + units_by_size(world, 2026)[-1:]:
@@ -155,6 +203,7 @@ def test_a_whole_unit_deleted_upstream(cli: Cli, world) -> None:
     assert diff(cli.db, world) == {"missing": [], "extra": [], "stale": []}
 
 
+@pytest.mark.slow  # one by one; the night of all of them runs by default
 def test_late_loads_older_than_the_watermark(cli: Cli, world) -> None:
     first(cli, world)
     added = world.add_late_filings(6, now="2021-06-01T03:00:00")
@@ -243,6 +292,7 @@ def test_changes_landing_mid_chain(cli: Cli, world, fake: FakeOpenFec) -> None:
     assert diff(cli.db, world) == {"missing": [], "extra": [], "stale": []}
 
 
+@pytest.mark.slow  # one by one; the night of all of them runs by default
 def test_estimated_counts_with_deleted_units_and_null_rows(world, tmp_path: Path) -> None:
     with FakeOpenFec(world, api_keys=("test-key-0123456789",), exact_count_limit=12) as fake:
         cli = Cli(fake, tmp_path / "est.db")
