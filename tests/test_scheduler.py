@@ -303,9 +303,8 @@ def test_jobs_run_ahead_of_pages_and_their_failures_are_reported(monkeypatch) ->
 def test_members_that_weigh_nothing_are_still_shared_out() -> None:
     from fec.chains import split_chain
 
-    chain = Chain(1, 2026, ("A", "B", "C"), sizes={"A": 0, "B": 2, "C": None},
-                  member_rows={"A": 5, "B": 9, "C": 0})
-    chain.sizes["C"] = 0
+    chain = Chain(1, 2026, ("A", "B", "C"), sizes={"A": 0, "B": 2, "C": 0},
+                  member_rows={"A": 5, "B": 9, "C": 0})  # every prior read: all weigh 0
     parts = split_chain(chain, itertools.count(10))
     assert sorted(c for part in parts for c in part.committee_ids) == ["A", "B", "C"]
     assert len(parts) == 2 and all(part.committee_ids for part in parts)
