@@ -127,6 +127,18 @@ def test_a_chain_far_bigger_than_a_fair_share_is_split_at_its_cursor(monkeypatch
     assert len(fake.requests) <= per_unit_minimum(sizes)
 
 
+def test_a_chain_far_beyond_priors_of_zero_rows_is_split_and_paged(monkeypatch) -> None:
+    """After a quiet night every unit's last incremental pass read 0 rows; a busy night then
+    makes their chain far bigger than a fair share, and every member weighs 0 when it splits."""
+    sizes = {f"S{i}": 40 for i in range(6)}
+    fake = FakeUnion(sizes)
+    scheduler, seen, _ = scheduler_for(fake, monkeypatch, concurrency=4)
+    scheduler.run([Chain(1, 2026, tuple(sorted(sizes)), sizes=dict.fromkeys(sizes, 0))])
+    assert sorted(fake.served) == fake.everything()
+    assert sorted(seen.done) == sorted(sizes) and seen.failed == []
+    assert any(len(members) < len(sizes) for members, _ in fake.requests)  # it did split
+
+
 def test_a_chain_within_its_fair_share_is_not_split(monkeypatch) -> None:
     sizes = {f"S{i}": 12 for i in range(10)}
     fake = FakeUnion(sizes)
@@ -300,6 +312,16 @@ def test_jobs_run_ahead_of_pages_and_their_failures_are_reported(monkeypatch) ->
     assert log == ["first", "broken", "after A"]
     assert failed == [("broken", "502")]
     assert seen.done == ["A"]
+
+
+def test_members_that_weigh_nothing_are_still_shared_out() -> None:
+    from fec.chains import split_chain
+
+    chain = Chain(1, 2026, ("A", "B", "C"), sizes={"A": 0, "B": 2, "C": 0},
+                  member_rows={"A": 5, "B": 9, "C": 0})  # every prior read: all weigh 0
+    parts = split_chain(chain, itertools.count(10))
+    assert sorted(c for part in parts for c in part.committee_ids) == ["A", "B", "C"]
+    assert len(parts) == 2 and all(part.committee_ids for part in parts)
 
 
 def test_split_parts_share_the_count_they_had_so_the_biggest_part_stays_known() -> None:
