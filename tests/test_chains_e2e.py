@@ -47,14 +47,33 @@ def test_the_fake_pages_a_union_in_one_order_with_one_limit_and_its_count(world,
     assert {r["committee_id"] for r in seen} == set(ids) & {r["committee_id"] for r in seen}
 
 
-def test_above_the_threshold_the_count_is_an_estimate(world) -> None:
+def _count_probe(world, ids: list[str], limit: int) -> dict[str, Any]:
+    with FakeOpenFec(world, api_keys=(KEY,), exact_count_limit=limit) as fake:
+        body = get(fake, committee_id=ids, two_year_transaction_period=2026, per_page=1)
+    pagination: dict[str, Any] = body["pagination"]
+    return pagination
+
+
+def test_the_planners_estimate_not_the_count_decides_whether_the_count_is_exact(world) -> None:
+    # openfec-api.md §2.3: an EXPLAIN estimate above the limit gives that estimate, flagged;
+    # otherwise an exact count(*) runs, even where the true count is above the limit.
     ids = sorted(world.campaign_committee_ids)[:3]
     truth = world.expected_count(committee_ids=ids, cycles=[2026])
-    with FakeOpenFec(world, api_keys=(KEY,), exact_count_limit=truth - 1) as fake:
-        body = get(fake, committee_id=ids, two_year_transaction_period=2026, per_page=1)
-    pagination = body["pagination"]
-    assert pagination["is_count_exact"] is False
-    assert pagination["count"] != truth and abs(pagination["count"] - truth) <= 0.15 * truth
+    estimate = _count_probe(world, ids, 0)
+    assert estimate["is_count_exact"] is False
+    guess = estimate["count"]
+    assert guess != truth and abs(guess - truth) <= 0.15 * truth
+    low, high = sorted((guess, truth))
+    at_the_guess = _count_probe(world, ids, guess)  # the estimate is within the limit
+    assert (at_the_guess["count"], at_the_guess["is_count_exact"]) == (truth, True)
+    below = _count_probe(world, ids, guess - 1)
+    assert (below["count"], below["is_count_exact"]) == (guess, False)
+    # between the two, the true count and the flag disagree with a rule on the count
+    between = _count_probe(world, ids, (low + high) // 2)
+    if guess > truth:  # a true count under the limit still comes back as an estimate
+        assert (between["count"], between["is_count_exact"]) == (guess, False)
+    else:  # a true count over the limit comes back exact
+        assert (between["count"], between["is_count_exact"]) == (truth, True)
 
 
 class HoldAfter(FakeOpenFec):

@@ -305,11 +305,12 @@ def search(world: World, params: dict[str, list[str]], sub_id: str | None = None
     query = tuple(sorted((k, repr(v)) for k, v in kw.items() if k not in _PAGING_ARGS))
     ordered: list[Row] = world.cached((query, wanted), lambda: _ordered(world, kw, scan, wanted))
     # The paginator counts its query when it is built; the NULL-only narrowing and the
-    # cursor predicate are attached afterwards, so neither changes `count`.
-    count = len(ordered)
-    exact = count <= exact_limit
-    if not exact:
-        count = estimated(count, query)
+    # cursor predicate are attached afterwards, so neither changes `count`. The planner's
+    # estimate, not the true count, decides whether the exact count is taken: near the
+    # limit a true count above it can come back exact, and one below it as an estimate.
+    estimate = estimated(len(ordered), query)
+    exact = estimate <= exact_limit
+    count = len(ordered) if exact else estimate
     per_page: int = kw["per_page"]
     page: list[Row] = []
     for row in ordered:
