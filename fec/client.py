@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, get_args
 from urllib.parse import urlsplit
 
 import requests
@@ -53,6 +53,7 @@ logger = logging.getLogger(__name__)
 # "verify" is a Schedule A request made to check or repair counts (count probes, window
 # rescans): it counts as a Schedule A request and, in its own tally, as verification.
 Kind = Literal["schedule_a", "verify", "lookup"]
+_KINDS = frozenset(get_args(Kind))
 Params = list[tuple[str, str]] | dict[str, Any]
 
 # Request errors no retry can fix: the URL or a header (the key) cannot be sent at all.
@@ -186,7 +187,7 @@ class FecClient:
 
     def get_json(self, path: str, params: Params, *, kind: Kind) -> dict[str, Any]:
         """GET base_url/path and return the JSON object, or raise a ``FecError``."""
-        if kind not in ("schedule_a", "verify", "lookup"):
+        if kind not in _KINDS:
             raise ValueError(f"unknown request kind {kind!r}")
         self._check_breaker()
         self._local.kind = kind

@@ -125,7 +125,6 @@ class TocEntry:
 class Archive:
     header: ArchiveHeader
     entries: tuple[TocEntry, ...]
-    toc_end: int  # the file position after the TOC, where the first data block starts
 
     def table_data(self, namespace: str, table: str) -> TocEntry | None:
         for entry in self.entries:
@@ -200,7 +199,7 @@ def read_archive(read_at: ReadAt, where: str = "the dump") -> Archive:
     if count < 0:
         raise DumpCorrupt(f"{where} claims {count} TOC entries")
     entries = tuple(_read_entry(cursor, header.version) for _ in range(count))
-    return Archive(header, entries, cursor.pos)
+    return Archive(header, entries)
 
 
 def _read_header(cursor: _Cursor) -> ArchiveHeader:

@@ -173,7 +173,6 @@ class RowConverter:
                        for field, (column, convert) in present.items() if convert is not None]
         self._memo_at = position.get("memo_cd")
         self.committee_at = position["cmte_id"]
-        self.cycle_at = position["two_year_transaction_period"]
 
     def convert(self, line: bytes) -> dict[str, Any]:
         values = decode_row(line, self.width, self.where)

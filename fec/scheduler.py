@@ -205,11 +205,9 @@ class ChainScheduler:
         chain.pages = None  # a scan that raised is finished; a retry starts a new one
         if isinstance(exc, Cancelled):
             return
-        if _is_fatal(exc):
-            self._halt(exc)
-        elif isinstance(exc, FecError):
+        if isinstance(exc, FecError) and not _is_fatal(exc):
             self._recover(chain, exc)
-        else:  # pragma: no cover - _is_fatal takes every non-FecError
+        else:
             self._halt(exc)
 
     def _continue(self, chain: Chain) -> None:

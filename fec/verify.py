@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from fec.schedule_a import ALL_DATED, NULL_DATES, Count, Window
 
@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 Unit = tuple[str, int]  # (committee_id, cycle)
 Status = Literal["verified", "differs"]
+Half = TypeVar("Half")  # what is halved: a group of units, or a date window
 
 
 @dataclass(frozen=True)
@@ -96,9 +97,7 @@ class GroupCheck:
             self.verdicts.append(UnitRepair(self, units[0], upstream).run())
             return
         left, right = units[: len(units) // 2], units[len(units) // 2:]
-        first = self._count(left)
-        second = (Count(upstream.count - first.count, True) if upstream.exact and first.exact
-                  else self._count(right))
+        first, second = count_halves(upstream, self._count, left, right)
         self._check(left, first, local)
         self._check(right, second, local)
 
@@ -147,9 +146,8 @@ class UnitRepair:
             self._rescan(window)
             return
         left, right = split_window(window, self.dates, self.unit[1])
-        first = self.check._count([self.unit], left)
-        second = (Count(upstream.count - first.count, True) if upstream.exact and first.exact
-                  else self.check._count([self.unit], right))
+        first, second = count_halves(
+            upstream, lambda half: self.check._count([self.unit], half), left, right)
         if self._spread(upstream, ours, (left, first), (right, second)):
             self._rescan(window)
             return
@@ -181,6 +179,16 @@ class UnitRepair:
         logger.info("%s %s: reading %s again", *self.unit, window)
         self.upstream_total += self.io.rescan(self.unit, window)
         self.rescanned += 1
+
+
+def count_halves(whole: Count, count: Callable[[Half], Count], left: Half,
+                 right: Half) -> tuple[Count, Count]:
+    """The counts of two halves: the second is the whole less the first when both are
+    exact, which saves its request."""
+    first = count(left)
+    if whole.exact and first.exact:
+        return first, Count(whole.count - first.count, True)
+    return first, count(right)
 
 
 def split_window(window: Window, dates: Mapping[str | None, int],
