@@ -354,6 +354,17 @@ class SQLiteWriter(threading.Thread):
         self.error: BaseException | None = None
         self.drained = False  # DONE consumed: draining again would block forever
 
+    def put(self, message: object) -> bool:
+        """Queue `message`, blocking while the queue is full; False if this writer has
+        already exited, so that a producer is never stuck on a queue nobody drains."""
+        while True:
+            try:
+                self.messages.put(message, timeout=0.2)
+                return True
+            except queue.Full:
+                if not self.is_alive():
+                    return False
+
     def run(self) -> None:
         try:
             self._write_all()
