@@ -87,7 +87,6 @@ class UnitCheck:
     local_rows: int  # our live rows for them together
     scope: int  # how many units were compared together
     live_rows: int  # this unit's own live rows
-    repaired: bool = False
 
 
 @dataclass(frozen=True)
