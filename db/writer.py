@@ -168,9 +168,8 @@ def save_page(conn: sqlite3.Connection, msg: PageFetched, now: str) -> CommitRes
 
 def save_window_page(conn: sqlite3.Connection, msg: WindowPage, now: str) -> CommitResult:
     """ONE transaction: the rows, and on the last page the window's rows not seen again."""
-    only = msg.committee_id
     with transaction(conn):
-        counts = upsert_rows(conn, msg.rows, only, now)
+        counts = upsert_rows(conn, msg.rows, msg.committee_id, now)
         index_new_rows(conn)
         superseded = 0
         if msg.done:
