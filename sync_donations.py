@@ -114,19 +114,26 @@ def check_api_url(ctx: click.Context, param: click.Parameter, value: str) -> str
     return value.strip()
 
 
+def url_or_file(value: str, spec: str, *, is_url: bool, example: str) -> str:
+    """`spec` (`value` stripped) if it is a valid http(s) URL or an existing file. `is_url`
+    is how its reader tells a URL from a path, so that both agree on which it is."""
+    if is_url:
+        if not is_http_url(spec):
+            raise click.BadParameter(f"{value!r} is not a URL such as {example}")
+        return spec
+    if not Path(spec).is_file():
+        raise click.BadParameter(f"{value!r} is neither an http(s) URL nor a file")
+    return spec
+
+
 def check_legislators(ctx: click.Context, param: click.Parameter, value: str) -> str:
     # Checked here, as --seed-from-dump is, so a mistyped path is a usage error (2) before
     # the database is opened, not a failed run (1).
     spec = value.strip()
     if not spec:
         raise click.BadParameter("is empty")
-    if spec.lower().startswith(("http://", "https://")):
-        if not is_http_url(spec):
-            raise click.BadParameter(f"{value!r} is not a URL such as {DEFAULT_LEGISLATORS}")
-        return spec
-    if not Path(spec).is_file():
-        raise click.BadParameter(f"{value!r} is neither an http(s) URL nor a file")
-    return spec
+    return url_or_file(value, spec, example=DEFAULT_LEGISLATORS,
+                       is_url=spec.lower().startswith(("http://", "https://")))
 
 
 def check_dump_source(ctx: click.Context, param: click.Parameter,
@@ -134,13 +141,8 @@ def check_dump_source(ctx: click.Context, param: click.Parameter,
     if value is None:
         return None
     spec = value.strip()
-    if spec.startswith(("http://", "https://")):
-        if not is_http_url(spec):
-            raise click.BadParameter(f"{value!r} is not a URL such as {FEC_DUMP_URL}")
-        return spec
-    if not Path(spec).is_file():
-        raise click.BadParameter(f"{value!r} is neither an http(s) URL nor a file")
-    return spec
+    return url_or_file(value, spec, example=FEC_DUMP_URL,
+                       is_url=spec.startswith(("http://", "https://")))
 
 
 DEMO_KEY_WARNING = (

@@ -147,11 +147,10 @@ def supersede_window(conn: sqlite3.Connection, committee_id: str, cycle: int,
                      window: tuple[str, str] | None, started_at: str, now: str) -> int:
     """Mark the unit's rows in a receipt-date window (None: those without a date) that a
     complete rescan of the window begun at `started_at` did not return."""
-    sql = _SUPERSEDE.replace(":pass_started_at", ":started_at")
-    sql += _NO_DATE if window is None else _IN_WINDOW
+    sql = _SUPERSEDE + (_NO_DATE if window is None else _IN_WINDOW)
     first, last = window or (None, None)
     cursor = conn.execute(sql, {"now": now, "committee_id": committee_id, "cycle": cycle,
-                                "started_at": started_at, "first": first, "last": last})
+                                "pass_started_at": started_at, "first": first, "last": last})
     return cursor.rowcount
 
 

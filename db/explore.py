@@ -27,8 +27,6 @@ import sqlite3
 
 FTS_TABLE = "donations_fts"
 SEARCH_COLUMNS = ("contributor_name", "contributor_employer", "contributor_occupation")
-VIEWS = ("member_committees", "donations_to_members", "member_cycle_totals",
-         "member_top_contributors", "member_top_employers")
 
 _COLUMNS = ", ".join(SEARCH_COLUMNS)
 _NEW = ", ".join(f"new.{c}" for c in SEARCH_COLUMNS)

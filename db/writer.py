@@ -87,7 +87,6 @@ class UnitCheck:
     local_rows: int  # our live rows for them together
     scope: int  # how many units were compared together
     live_rows: int  # this unit's own live rows
-    repaired: bool = False
 
 
 @dataclass(frozen=True)
@@ -169,9 +168,8 @@ def save_page(conn: sqlite3.Connection, msg: PageFetched, now: str) -> CommitRes
 
 def save_window_page(conn: sqlite3.Connection, msg: WindowPage, now: str) -> CommitResult:
     """ONE transaction: the rows, and on the last page the window's rows not seen again."""
-    only = msg.committee_id
     with transaction(conn):
-        counts = upsert_rows(conn, msg.rows, only, now)
+        counts = upsert_rows(conn, msg.rows, msg.committee_id, now)
         index_new_rows(conn)
         superseded = 0
         if msg.done:
@@ -353,6 +351,17 @@ class SQLiteWriter(threading.Thread):
         self.on_commit = on_commit
         self.error: BaseException | None = None
         self.drained = False  # DONE consumed: draining again would block forever
+
+    def put(self, message: object) -> bool:
+        """Queue `message`, blocking while the queue is full; False if this writer has
+        already exited, so that a producer is never stuck on a queue nobody drains."""
+        while True:
+            try:
+                self.messages.put(message, timeout=0.2)
+                return True
+            except queue.Full:
+                if not self.is_alive():
+                    return False
 
     def run(self) -> None:
         try:

@@ -87,7 +87,7 @@ class WriterIO:
     def record(self, verdicts: Sequence[Verdict]) -> None:
         checks = [UnitCheck(committee_id, cycle, verdict.status, verdict.upstream,
                             verdict.local, len(verdict.units), verdict.live.get(
-                                (committee_id, cycle), verdict.local), verdict.repaired)
+                                (committee_id, cycle), verdict.local))
                   for verdict in verdicts for committee_id, cycle in verdict.units]
         self.put(ChecksDone(tuple(checks)))
         self.tally.add(verdicts)

@@ -308,13 +308,8 @@ class Seeder:
             self.on_commit(result)
 
     def _put(self, message: object) -> None:
-        while True:  # blocks while the writer is busy, gives up only if it is gone
-            try:
-                self.messages.put(message, timeout=0.2)
-                return
-            except queue.Full:
-                if not self.writer.is_alive():
-                    raise self._writer_gone() from None
+        if not self.writer.put(message):
+            raise self._writer_gone()
 
     def _wait(self, done: Future[None]) -> None:
         while True:
