@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sqlite3
+import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +119,20 @@ class HoldingFake(FakeOpenFec):
         return super()._route(path, params)
 
 
+def wait_until_every_pass_completes(db: Path, proc: subprocess.Popen[str]) -> None:
+    """Wait for the database to show every unit's pass complete (an event the sync
+    commits), failing if the process ends first or it never happens."""
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        with contextlib.closing(sqlite3.connect(db)) as conn:
+            (left,) = conn.execute(
+                "SELECT COUNT(*) FROM sync_state WHERE status != 'complete'").fetchone()
+        if left == 0:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the passes did not all complete while the repair was held")
+
+
 def test_kill_9_during_a_repair_then_a_plain_run_is_exact(world, tmp_path: Path) -> None:
     with HoldingFake(world, api_keys=(KEY,)) as fake:
         cli = Cli(fake, tmp_path / "repair.db")
@@ -126,6 +143,8 @@ def test_kill_9_during_a_repair_then_a_plain_run_is_exact(world, tmp_path: Path)
         proc = cli.popen("--refresh-after", "0", "--batch-size", "50")
         try:
             assert fake.repairing.wait(timeout=60)
+            # other chains' passes run on while this repair is held: kill once all are done
+            wait_until_every_pass_completes(cli.db, proc)
             proc.send_signal(signal.SIGKILL)
             proc.communicate(timeout=60)
         finally:
