@@ -13,6 +13,7 @@ from typing import Any
 
 import requests
 
+from tests.dbtools import query
 from tests.fake_openfec import FakeOpenFec, generate_world
 from tests.support import CYCLES, KEY, Cli, db_rows, expected_rows
 
@@ -80,10 +81,8 @@ class HoldAfter(FakeOpenFec):
 
 
 def stored_chains(db: Path) -> dict[int, tuple[tuple[str, ...], dict[str, Any]]]:
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT chain_id, committee_id, cursor FROM sync_state"
-                            " WHERE status = 'running' AND cursor IS NOT NULL").fetchall()
-    conn.close()
+    rows = query(db, "SELECT chain_id, committee_id, cursor FROM sync_state"
+                 " WHERE status = 'running' AND cursor IS NOT NULL")
     chains: dict[int, tuple[tuple[str, ...], dict[str, Any]]] = {}
     for chain_id, committee_id, cursor in rows:
         members, _ = chains.get(chain_id, ((), {}))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.dbtools import query
 from tests.fake_openfec import FakeOpenFec
 from tests.fake_openfec import schedule_a as fake_schedule_a
 from tests.fake_openfec.server import encode_answer
@@ -18,18 +18,11 @@ from tests.support import CYCLES, KEY, Cli, db_rows, expected_rows
 
 
 def superseded(db: Path) -> set[str]:
-    with sqlite3.connect(db) as conn:
-        found = {r[0] for r in conn.execute(
-            "SELECT sub_id FROM donations WHERE superseded_at IS NOT NULL")}
-    conn.close()
-    return found
+    return {r[0] for r in query(db, "SELECT sub_id FROM donations WHERE superseded_at IS NOT NULL")}
 
 
 def live_rows(db: Path) -> dict[str, tuple[Any, ...]]:
-    with sqlite3.connect(db) as conn:
-        live = {r[0] for r in conn.execute(
-            "SELECT sub_id FROM donations WHERE superseded_at IS NULL")}
-    conn.close()
+    live = {r[0] for r in query(db, "SELECT sub_id FROM donations WHERE superseded_at IS NULL")}
     return {s: r for s, r in db_rows(db).items() if s in live}
 
 
