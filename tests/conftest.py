@@ -16,6 +16,7 @@ from responses.registries import OrderedRegistry
 from db import schema
 from fec.budget import RateBudget
 from fec.client import FecClient
+from tests.exploretools import Explored, sync_explored
 from tests.fake_openfec import FakeOpenFec, World, generate_world
 from tests.support import CYCLES, KEY, MOCK_BASE, Cli
 
@@ -38,6 +39,13 @@ def fake(world: World) -> Iterator[FakeOpenFec]:
 @pytest.fixture
 def cli(fake: FakeOpenFec, tmp_path: Path) -> Cli:
     return Cli(fake, tmp_path / "donations.db")
+
+
+@pytest.fixture(scope="session")
+def explored(tmp_path_factory: pytest.TempPathFactory) -> Explored:
+    """One synced-then-amended database for every test of the explore views, search and
+    launcher: each syncs the same world, and none writes to the file (they copy it first)."""
+    return sync_explored(tmp_path_factory.mktemp("explored"))
 
 
 @pytest.fixture

@@ -7,14 +7,14 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
-import threading
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from tests.dbtools import query
 from tests.fake_openfec import FakeOpenFec, generate_world
-from tests.support import CYCLES, KEY, Cli, db_rows, expected_rows
+from tests.support import CYCLES, KEY, Cli, db_rows, expected_rows, kill_mid_run
 
 
 def get(fake: FakeOpenFec, **params: Any) -> dict[str, Any]:
@@ -76,33 +76,9 @@ def test_the_planners_estimate_not_the_count_decides_whether_the_count_is_exact(
         assert (between["count"], between["is_count_exact"]) == (truth, True)
 
 
-class HoldAfter(FakeOpenFec):
-    """Answers the first `pages` Schedule A pages, then holds every further request until
-    released; `holding` is set once one is held, so a kill lands mid-chain by construction."""
-
-    def __init__(self, *args: Any, pages: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.pages, self.answered = pages, 0
-        self.holding, self.release = threading.Event(), threading.Event()
-        self.lock = threading.Lock()
-
-    def _route(self, path: str,
-               params: dict[str, list[str]]) -> tuple[int, bytes, int, str | None]:
-        if "schedule_a" in path:
-            with self.lock:
-                self.answered += 1
-                hold = self.answered > self.pages
-            if hold:
-                self.holding.set()
-                self.release.wait(timeout=60)
-        return super()._route(path, params)
-
-
 def stored_chains(db: Path) -> dict[int, tuple[tuple[str, ...], dict[str, Any]]]:
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT chain_id, committee_id, cursor FROM sync_state"
-                            " WHERE status = 'running' AND cursor IS NOT NULL").fetchall()
-    conn.close()
+    rows = query(db, "SELECT chain_id, committee_id, cursor FROM sync_state"
+                 " WHERE status = 'running' AND cursor IS NOT NULL")
     chains: dict[int, tuple[tuple[str, ...], dict[str, Any]]] = {}
     for chain_id, committee_id, cursor in rows:
         members, _ = chains.get(chain_id, ((), {}))
@@ -112,20 +88,14 @@ def stored_chains(db: Path) -> dict[int, tuple[tuple[str, ...], dict[str, Any]]]
 
 def test_a_chain_killed_mid_way_resumes_as_itself_from_its_cursor(tmp_path: Path) -> None:
     world = generate_world(seed=3, politicians=30, cycles=CYCLES, rows_scale=1.0)
-    with HoldAfter(world, api_keys=(KEY,), pages=12) as fake:
+    with FakeOpenFec(world, api_keys=(KEY,)) as fake:
         cli = Cli(fake, tmp_path / "chains.db")
-        proc = cli.popen("--batch-size", "20", "--concurrency", "2", "--no-verify")
-        try:
-            assert fake.holding.wait(timeout=60)
-            proc.send_signal(signal.SIGKILL)
-            proc.communicate(timeout=60)
-        finally:
-            fake.release.set()
-        assert proc.returncode == -signal.SIGKILL
+        killed, _, _ = kill_mid_run(cli, fake, 12, "--batch-size", "20", "--concurrency", "2",
+                                    "--no-verify")  # after 12 pages: mid-chain by construction
+        assert killed == -signal.SIGKILL
         chains = stored_chains(cli.db)
         assert chains and any(len(members) > 1 for members, _ in chains.values())
         assert 0 < len(db_rows(cli.db)) < len(expected_rows(world))
-        fake.pages = 10**9
         fake.reset_log()
         code, _, stderr = cli.run_json("--batch-size", "20", "--concurrency", "2")
     assert code == 0, stderr

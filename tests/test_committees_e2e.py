@@ -6,22 +6,15 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from fec import committees
 from fec.budget import RateBudget
 from fec.client import FecClient
+from tests.dbtools import query
 from tests.fake_openfec import FakeOpenFec, generate_world
 from tests.support import KEY, Cli, db_rows, expected_rows
-
-
-def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(db) as conn:
-        found = conn.execute(sql, params).fetchall()
-    conn.close()
-    return found
 
 
 def test_a_principal_committee_now_a_leadership_pac(tmp_path: Path) -> None:
@@ -36,7 +29,7 @@ def test_a_principal_committee_now_a_leadership_pac(tmp_path: Path) -> None:
         assert campaign_2022 and campaign_2022 <= set(db_rows(cli.db))
         assert db_rows(cli.db) == expected_rows(world, cycles=(2022,))
         assert query(cli.db, "SELECT bioguide_id, designation FROM fec_mappings"
-                             " WHERE committee_id = ? AND cycle = 2022", pac) == [(member, "P")]
+                             " WHERE committee_id = ? AND cycle = 2022", (pac,)) == [(member, "P")]
         fake.reset_log()
         code, _, stderr = cli.run_json("--cycle", "2024", "--cycle", "2026")
         assert code == 0, stderr
@@ -46,9 +39,9 @@ def test_a_principal_committee_now_a_leadership_pac(tmp_path: Path) -> None:
     assert pac_2026 and not pac_2026 & set(db_rows(cli.db))  # a PAC's receipts, not campaign
     assert db_rows(cli.db) == expected_rows(world, cycles=(2022, 2024, 2026))
     assert query(cli.db, "SELECT cycle, designation FROM fec_mappings WHERE committee_id = ?"
-                         " ORDER BY cycle", pac) == [(2022, "P"), (2024, "D")]
+                         " ORDER BY cycle", (pac,)) == [(2022, "P"), (2024, "D")]
     assert query(cli.db, "SELECT DISTINCT two_year_transaction_period FROM donations"
-                         " WHERE committee_id = ? ORDER BY 1", pac) == [(2022,), (2024,)]
+                         " WHERE committee_id = ? ORDER BY 1", (pac,)) == [(2022,), (2024,)]
 
 
 def test_tied_names_across_page_boundaries_lose_nothing(tmp_path: Path) -> None:

@@ -17,18 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.exploretools import Explored, member_rows, members, sync_explored
+from tests.exploretools import Explored, member_rows, members
 from tests.support import ROOT
 
 BROWSER = next((path for name in ("chromium", "chromium-browser", "google-chrome")
                 if (path := shutil.which(name))), None)
 pytestmark = pytest.mark.skipif(
     BROWSER is None, reason="no Chromium here (Debian: apt-get install chromium)")
-
-
-@pytest.fixture
-def explored(tmp_path: Path) -> Explored:
-    return sync_explored(tmp_path)
 
 
 @pytest.fixture

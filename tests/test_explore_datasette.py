@@ -36,17 +36,11 @@ from tests.exploretools import (
     member_rows,
     members,
     stored_records,
-    sync_explored,
     top_contributors,
     top_employers,
     words,
 )
 from tests.support import CYCLES, ROOT
-
-
-@pytest.fixture(scope="module")
-def explored(tmp_path_factory: pytest.TempPathFactory) -> Explored:
-    return sync_explored(tmp_path_factory.mktemp("datasette"))
 
 
 @contextlib.contextmanager

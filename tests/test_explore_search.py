@@ -8,21 +8,14 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
-import pytest
-
 from db import explore, schema
 from db.donations import upsert_rows
 from tests.dbtools import NOW, query, record
-from tests.exploretools import SEARCHED, Explored, matching, stored_records, sync_explored, words
+from tests.exploretools import SEARCHED, Explored, matching, stored_records, words
 from tests.test_db_durability import run_until_killed
 
 SEARCH = ("SELECT d.sub_id FROM donations_fts JOIN donations d ON d.rowid = donations_fts.rowid"
           " WHERE donations_fts MATCH ?")
-
-
-@pytest.fixture(scope="module")
-def explored(tmp_path_factory: pytest.TempPathFactory) -> Explored:
-    return sync_explored(tmp_path_factory.mktemp("search"))
 
 
 def search(db: Path, word: str) -> set[str]:

@@ -22,16 +22,10 @@ from tests.exploretools import (
     member_rows,
     members,
     sharing,
-    sync_explored,
     top_contributors,
     top_employers,
 )
 from tests.support import ROOT
-
-
-@pytest.fixture(scope="module")
-def explored(tmp_path_factory: pytest.TempPathFactory) -> Explored:
-    return sync_explored(tmp_path_factory.mktemp("views"))
 
 
 def copy_of(db: Path, directory: Path) -> Path:

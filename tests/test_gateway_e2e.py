@@ -15,14 +15,14 @@ import requests
 from fec.budget import RateBudget
 from fec.client import FecClient
 from fec.errors import TransientError
-from tests.fake_openfec import FakeOpenFec, generate_world
+from tests.fake_openfec import FakeOpenFec, World, generate_world
 from tests.support import KEY, Cli, db_rows, expected_rows
 
 LEARNED = re.compile(r"the API gives back its (\d+) requests within about (\d+) s")
 
 
-def test_a_per_minute_key_runs_at_its_pace_without_a_429_storm(tmp_path: Path) -> None:
-    world = generate_world(seed=7, politicians=12, cycles=(2024, 2026), rows_scale=0.5)
+def test_a_per_minute_key_runs_at_its_pace_without_a_429_storm(world: World,
+                                                              tmp_path: Path) -> None:
     # 120 requests a minute, with the minute scaled down to two seconds.
     with FakeOpenFec(world, api_keys=(KEY,), rate_limit=(120, 2.0),
                      rate_model="sliding") as fake:
@@ -40,8 +40,7 @@ def test_a_per_minute_key_runs_at_its_pace_without_a_429_storm(tmp_path: Path) -
     assert db_rows(cli.db) == expected_rows(world)
 
 
-def test_the_resume_time_is_the_servers_retry_after(tmp_path: Path) -> None:
-    world = generate_world(seed=7, politicians=12, cycles=(2024, 2026), rows_scale=0.5)
+def test_the_resume_time_is_the_servers_retry_after(world: World, tmp_path: Path) -> None:
     started = time.time()
     clock = lambda: 1_800_000_000.0 + 100.0 + time.time() - started  # noqa: E731
     # An hourly window, 100 s into its period: refusals last until the period ends.

@@ -3,13 +3,11 @@ seed, the sample check, the spool and the progress display."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Iterator
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,17 +28,6 @@ from sync.spool import FIELDS, RowSpool
 from tests.dbtools import LATER, NOW, query, record
 
 WHERE = "the dump at http://x"
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "donations.db"
-
-
-@pytest.fixture
-def conn(db_path: Path) -> Iterator[sqlite3.Connection]:
-    with contextlib.closing(schema.connect(db_path)) as connection:
-        yield connection
 
 
 def unit_row(conn: sqlite3.Connection, committee_id: str, **columns: Any) -> None:

@@ -24,6 +24,7 @@ import pytest
 
 from db.donations import COLUMNS
 from fec.dump_source import FEC_DUMP_URL
+from tests.dbtools import query
 from tests.fake_dump import FakeDumpServer, fec_archive, world_archive
 from tests.fake_dump.archive import world_tables
 from tests.fake_dump.schema import COLUMN_NAMES, child_table
@@ -56,11 +57,6 @@ def live_rows(db: Path) -> dict[str, tuple[Any, ...]]:
         rows = conn.execute(f"SELECT sub_id, {', '.join(COLUMNS)} FROM donations"
                             " WHERE superseded_at IS NULL").fetchall()
     return {row[0]: tuple(row[1:]) for row in rows}
-
-
-def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        return conn.execute(sql, params).fetchall()
 
 
 def in_snapshot(world: World, snapshot: DumpSnapshot,

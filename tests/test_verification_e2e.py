@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import signal
-import sqlite3
 import subprocess
 import threading
 import time
@@ -14,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.dbtools import query
 from tests.fake_openfec import FakeOpenFec
 from tests.fake_openfec import schedule_a as fake_schedule_a
 from tests.fake_openfec.server import encode_answer
@@ -21,18 +20,11 @@ from tests.support import CYCLES, KEY, Cli, db_rows, expected_rows
 
 
 def superseded(db: Path) -> set[str]:
-    with sqlite3.connect(db) as conn:
-        found = {r[0] for r in conn.execute(
-            "SELECT sub_id FROM donations WHERE superseded_at IS NOT NULL")}
-    conn.close()
-    return found
+    return {r[0] for r in query(db, "SELECT sub_id FROM donations WHERE superseded_at IS NOT NULL")}
 
 
 def live_rows(db: Path) -> dict[str, tuple[Any, ...]]:
-    with sqlite3.connect(db) as conn:
-        live = {r[0] for r in conn.execute(
-            "SELECT sub_id FROM donations WHERE superseded_at IS NULL")}
-    conn.close()
+    live = {r[0] for r in query(db, "SELECT sub_id FROM donations WHERE superseded_at IS NULL")}
     return {s: r for s, r in db_rows(db).items() if s in live}
 
 
@@ -124,9 +116,7 @@ def wait_until_every_pass_completes(db: Path, proc: subprocess.Popen[str]) -> No
     commits), failing if the process ends first or it never happens."""
     deadline = time.monotonic() + 60
     while proc.poll() is None and time.monotonic() < deadline:
-        with contextlib.closing(sqlite3.connect(db)) as conn:
-            (left,) = conn.execute(
-                "SELECT COUNT(*) FROM sync_state WHERE status != 'complete'").fetchone()
+        [(left,)] = query(db, "SELECT COUNT(*) FROM sync_state WHERE status != 'complete'")
         if left == 0:
             return
         time.sleep(0.01)

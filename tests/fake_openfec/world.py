@@ -167,13 +167,6 @@ class World:
         return {(cid, cycle) for cid, found in self._campaign_cycles.items()
                 for cycle in found if cycle in wanted}
 
-    def politicians_with_campaign_units(self, cycles: Iterable[int] | None = None) -> set[str]:
-        """Bioguide ids of the legislators some campaign unit of `cycles` belongs to."""
-        units = self.campaign_units(cycles)
-        return {leg.bioguide for leg in self.legislators
-                if any((com.committee_id, cycle) in units for cand in leg.fec_ids
-                       for com in self.committees_of_candidate(cand) for cycle in com.cycles)}
-
     def _expected(self, committee_ids: Iterable[str] | None,
                   cycles: Iterable[int] | None) -> list[Row]:
         wanted = set(self.cycles if cycles is None else cycles)
