@@ -149,6 +149,11 @@ class LegislatorsError(FecError):
     """The congress-legislators file could not be read or is not the expected shape."""
 
 
+class LegislatorsUnavailable(LegislatorsError, TransientError):
+    """The legislators could not be downloaded for now (the network, a server error, a rate
+    limit): nothing was lost, and a later run may well succeed."""
+
+
 class StopSync(FecError):
     """Stop safely and exit 75: everything fetched so far is kept and a re-run resumes."""
 

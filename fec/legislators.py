@@ -16,13 +16,14 @@ from typing import Any
 
 import requests
 
-from fec.errors import LegislatorsError, one_line
+from fec.errors import LegislatorsError, LegislatorsUnavailable, one_line
 from fec.transport import errno_reason
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_URL = "https://unitedstates.github.io/congress-legislators/legislators-current.json"
 _CHAMBERS = {"rep": "house", "sen": "senate"}
+_RETRY_LATER = frozenset({408, 425, 429})  # statuses that say "not now" rather than "no"
 
 
 @dataclass(frozen=True)
@@ -71,13 +72,15 @@ def _is_url(source: str) -> bool:
 def _download(url: str, timeout: float) -> str:
     try:
         with requests.get(url, timeout=timeout) as response:
-            if response.status_code != 200:
-                raise LegislatorsError(
-                    f"Could not download legislators from {url}: HTTP {response.status_code}"
-                )
+            status = response.status_code
+            if status != 200:
+                # A server's trouble or its rate limit passes; a missing page does not.
+                error = (LegislatorsUnavailable if status >= 500 or status in _RETRY_LATER
+                         else LegislatorsError)
+                raise error(f"Could not download legislators from {url}: HTTP {status}")
             return response.text
     except requests.RequestException as exc:
-        raise LegislatorsError(
+        raise LegislatorsUnavailable(
             f"Could not download legislators from {url}: {type(exc).__name__}{errno_reason(exc)}"
         ) from exc
 

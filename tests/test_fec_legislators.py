@@ -10,7 +10,7 @@ import pytest
 import requests
 import responses
 
-from fec.errors import LegislatorsError
+from fec.errors import LegislatorsError, TransientError
 from fec.legislators import Politician, load_legislators
 
 SENATOR = {
@@ -101,19 +101,26 @@ def test_a_missing_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("reply", "message"),
+    ("reply", "message", "passes"),
     [
-        ({"status": 404}, "HTTP 404"),
-        ({"body": requests.ConnectionError("refused")}, "ConnectionError"),
+        ({"status": 404}, "HTTP 404", False),
+        ({"status": 403}, "HTTP 403", False),
+        ({"status": 503}, "HTTP 503", True),
+        ({"status": 429}, "HTTP 429", True),
+        ({"body": requests.ConnectionError("refused")}, "ConnectionError", True),
         ({"body": requests.ConnectionError("Failed to establish a new connection: [Errno 111] "
                                            "Connection refused')")},
-         "ConnectionError ([Errno 111] Connection refused)"),
+         "ConnectionError ([Errno 111] Connection refused)", True),
+        ({"body": requests.ReadTimeout("read timed out")}, "ReadTimeout", True),
     ],
 )
-def test_download_failures(reply: dict[str, Any], message: str) -> None:
+def test_download_failures(reply: dict[str, Any], message: str, passes: bool) -> None:
+    # `passes`: the failure is the network's or the server's for now, so the run stops
+    # safely (a TransientError, exit 75) rather than failing (exit 1)
     url = "https://unitedstates.example.test/legislators-current.json"
     with responses.RequestsMock() as api:
         api.get(url, **reply)
         with pytest.raises(LegislatorsError) as info:
             load_legislators(url)
     assert str(info.value) == f"Could not download legislators from {url}: {message}"
+    assert isinstance(info.value, TransientError) is passes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -241,6 +242,26 @@ def test_second_concurrent_run_exits_75_and_sends_nothing(cli: Cli, fake: FakeOp
         f"Error: another sync is already running on {cli.db} (lock {cli.db}.lock is held); "
         "this run stops so that one can finish\n")
     assert first.returncode == 0, err
+
+
+def test_legislators_out_of_reach_stop_safely_and_a_missing_list_fails(cli: Cli, fake,
+                                                                        world) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/legislators-current.json"
+    code, report, stderr = cli.run_json("--legislators", closed)
+    assert (code, report["status"]) == (75, "stopped"), stderr
+    assert stderr.splitlines()[-1] == (
+        f"Stopped early: Could not download legislators from {closed}: ConnectionError "
+        "([Errno 111] Connection refused); re-run later to resume")
+    missing = f"{fake.root}/no-such-list.json"
+    code, report, stderr = cli.run_json("--legislators", missing)
+    assert (code, report["status"]) == (1, "failed"), stderr
+    assert report["message"] == f"Could not download legislators from {missing}: HTTP 404"
+    assert fake.count(kind="lookup") == fake.count(kind="schedule_a") == 0
+    code, _, stderr = cli.run_json()  # the list is back: the run goes on as a first run
+    assert code == 0, stderr
+    assert db_rows(cli.db) == expected_rows(world)
 
 
 def test_max_requests_stops_safely_and_resumes(cli: Cli, world) -> None:
