@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import click
 
 from db import plan, schema, state
+from fec.client import RequestStats
 from fec.dump_source import FEC_DUMP_URL
 from fec.legislators import DEFAULT_URL as DEFAULT_LEGISLATORS
 from fec.scheduler import FETCH_THREAD_PREFIX
@@ -57,6 +58,33 @@ class FiniteFloat(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return number
+
+
+class JsonReportingCommand(click.Command):
+    """click's command, except that a usage error still prints the `--json` object a
+    script waits for (exit_code 2, the error as its message) before click's own message."""
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        wants_json = asks_for_json(args)  # before parsing, which consumes `args`
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            if wants_json:
+                echo_usage_json(exc.format_message())
+            raise
+
+
+def asks_for_json(args: list[str]) -> bool:
+    options = args[:args.index("--")] if "--" in args else args
+    return "--json" in options
+
+
+def echo_usage_json(message: str, outcome: Outcome | None = None) -> None:
+    """The `--json` object of a run refused as a usage error."""
+    outcome = outcome or Outcome(planned=False)
+    outcome.set("failed", EXIT_USAGE, message)
+    click.echo(json.dumps(outcome.as_json(RequestStats(), 0.0)))
 
 
 def configure_logging(verbose: bool, quiet: bool) -> None:
@@ -151,7 +179,8 @@ DEMO_KEY_WARNING = (
 )
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.command(cls=JsonReportingCommand,
+               context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--db", "db", default="donations.db", envvar="DONATIONS_DB", show_envvar=True,
               show_default=True, type=click.Path(dir_okay=False), callback=check_db_path,
               help="SQLite file, created if missing.")
@@ -223,9 +252,11 @@ def cli(ctx: click.Context, /, **params: Any) -> None:
         print_status(params["db"], sorted(set(params["cycles"])), params["as_json"])
         return
     if params["full"] and params["seed_from_dump"] is not None:
-        raise click.UsageError("--seed-from-dump cannot be combined with --full: a full "
-                               "rescan pages every unit through the API, which is what the "
-                               "dump is there to avoid")
+        message = ("--seed-from-dump cannot be combined with --full: a full rescan pages "
+                   "every unit through the API, which is what the dump is there to avoid")
+        if params["as_json"]:
+            echo_usage_json(message)
+        raise click.UsageError(message)
     if params["api_key"] == "DEMO_KEY":
         click.echo(DEMO_KEY_WARNING, err=True)
     named = ctx.get_parameter_source("legislators") in (click.core.ParameterSource.COMMANDLINE,
@@ -246,7 +277,10 @@ def run_cli(opts: Options, as_json: bool, verbose: bool) -> int:
 def report(result: Result, quiet: bool, as_json: bool) -> int:
     outcome = result.outcome
     if outcome.exit_code == EXIT_USAGE:
-        raise click.UsageError(outcome.message or "usage error")
+        message = outcome.message or "usage error"
+        if as_json:
+            echo_usage_json(message, outcome)
+        raise click.UsageError(message)
     summary = outcome.as_json(result.stats, result.elapsed)
     if not result.started:
         click.echo(f"Error: {outcome.message}", err=True)

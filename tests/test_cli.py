@@ -108,6 +108,28 @@ def test_unknown_politician_is_a_usage_error(cli: Cli) -> None:
     proc = cli.run("--politician", "Z999999")
     assert proc.returncode == 2
     assert "unknown politician id(s): Z999999" in proc.stderr
+    assert proc.stdout == ""
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--batch-size", "0"], "Invalid value for '--batch-size': 0 is not in the range "
+     "1<=x<=100."),
+    (["--cycle", "2025"], "Invalid value for '--cycle': 2025 is odd; two-year periods end on "
+     "even years"),
+    (["--seed-from-dump", "--full"], "--seed-from-dump cannot be combined with --full: a full "
+     "rescan pages every unit through the API, which is what the dump is there to avoid"),
+    (["--politician", "Z999999"], "unknown politician id(s): Z999999 (not in the legislators "
+     "data; use bioguide ids such as P000197)"),
+])
+def test_a_usage_error_still_prints_the_json_object(cli: Cli, args: list[str],
+                                                     message: str) -> None:
+    # a script reading --json must get its one object whatever happened, exit 2 included
+    proc = cli.run("--json", *args)
+    assert proc.returncode == 2
+    report = json.loads(proc.stdout)
+    assert (report["exit_code"], report["status"], report["message"]) == (2, "failed", message)
+    assert report["requests"]["total"] == 0
+    assert proc.stderr.endswith(f"Error: {message}\n")
 
 
 def test_demo_key_warns_once(fake: FakeOpenFec, tmp_path: Path) -> None:
