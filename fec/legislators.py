@@ -23,7 +23,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_URL = "https://unitedstates.github.io/congress-legislators/legislators-current.json"
 _CHAMBERS = {"rep": "house", "sen": "senate"}
-_RETRY_LATER = frozenset({408, 425, 429})  # statuses that say "not now" rather than "no"
+_RETRY_LATER = frozenset({408, 429})  # statuses that say "not now" rather than "no"
+_PASSING = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+_LASTING = (requests.exceptions.SSLError, requests.exceptions.ProxyError)  # ConnectionErrors too
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,12 @@ def _download(url: str, timeout: float) -> str:
                          else LegislatorsError)
                 raise error(f"Could not download legislators from {url}: HTTP {status}")
             return response.text
-    except requests.RequestException as exc:
-        raise LegislatorsUnavailable(
+    except (requests.RequestException, ValueError) as exc:
+        # No connection, a timeout or a cut body may pass; a certificate, a redirect loop or
+        # a URL that cannot be parsed will not, and a re-run would only fail again.
+        passes = (isinstance(exc, _PASSING) and not isinstance(exc, _LASTING))
+        error = LegislatorsUnavailable if passes else LegislatorsError
+        raise error(
             f"Could not download legislators from {url}: {type(exc).__name__}{errno_reason(exc)}"
         ) from exc
 

@@ -112,6 +112,13 @@ def test_a_missing_file(tmp_path: Path) -> None:
                                            "Connection refused')")},
          "ConnectionError ([Errno 111] Connection refused)", True),
         ({"body": requests.ReadTimeout("read timed out")}, "ReadTimeout", True),
+        ({"status": 408}, "HTTP 408", True),
+        ({"body": requests.exceptions.ChunkedEncodingError("cut")}, "ChunkedEncodingError",
+         True),
+        ({"body": requests.exceptions.SSLError("certificate verify failed")}, "SSLError",
+         False),
+        ({"body": requests.TooManyRedirects("Exceeded 30 redirects.")}, "TooManyRedirects",
+         False),
     ],
 )
 def test_download_failures(reply: dict[str, Any], message: str, passes: bool) -> None:

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sqlite3
 import threading
 from pathlib import Path
@@ -266,6 +267,21 @@ def test_a_failed_refresh_keeps_the_list_with_a_warning(
         f"could not refresh the politicians, going on with the list loaded "
         f"{loaded[:10]} {loaded[11:16]} UTC: Cannot read legislators file {source}: "
         "No such file or directory"]
+    # nor does a download that fails for now (a transient error, which would otherwise
+    # stop the run with 75)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/legislators-current.json"
+    caplog.clear()
+    with (contextlib.closing(schema.connect(tmp_path / "p.db")) as conn,
+          caplog.at_level(logging.WARNING, logger="sync.bootstrap")):
+        ensure_politicians(conn, options(fake, tmp_path / "p.db", legislators=closed),
+                           now=_loaded_plus(conn, 24))
+        assert len(_bioguides(conn)) == 3
+    assert [r.getMessage() for r in caplog.records] == [
+        f"could not refresh the politicians, going on with the list loaded "
+        f"{loaded[:10]} {loaded[11:16]} UTC: Could not download legislators from {closed}: "
+        "ConnectionError ([Errno 111] Connection refused)"]
     # a source named on the command line must load, or the run stops
     named = options(fake, tmp_path / "p.db", legislators=str(source), reload_legislators=True)
     with (contextlib.closing(schema.connect(tmp_path / "p.db")) as conn,
