@@ -148,16 +148,20 @@ def test_a_chain_within_its_fair_share_is_not_split(monkeypatch) -> None:
     assert len(fake.requests) == 120 // PER_PAGE + 1
 
 
-def test_a_chain_of_a_few_pages_is_not_split_even_beyond_a_fair_share(monkeypatch) -> None:
-    """A split costs up to one request per part and saves seconds only on a long chain: a
-    chain of 9 pages runs whole, though 8 idle workers would each take a part of it."""
-    sizes = {f"S{i}": 8 for i in range(10)}  # 80 rows: 8 full pages and an empty last one
+@pytest.mark.parametrize(("rows", "split"), [(100, False), (110, True)])
+def test_only_a_chain_with_ten_pages_left_is_split(monkeypatch, rows: int, split: bool) -> None:
+    """A split costs up to one request per part and saves seconds only on a long chain. Both
+    chains are far beyond a fair share of 8 idle workers after their first page; 9 pages
+    left run whole, 10 are split."""
+    sizes = {f"S{i}": rows // 10 for i in range(10)}
     fake = FakeUnion(sizes)
     scheduler, seen, _ = scheduler_for(fake, monkeypatch, concurrency=8)
     scheduler.run(chains_of(tuple(sorted(sizes))))
     assert sorted(fake.served) == fake.everything() and sorted(seen.done) == sorted(sizes)
-    assert {members for members, _ in fake.requests} == {tuple(sorted(sizes))}
-    assert len(fake.requests) == 80 // PER_PAGE + 1
+    whole = {members for members, _ in fake.requests} == {tuple(sorted(sizes))}
+    assert whole is not split
+    if not split:
+        assert len(fake.requests) == rows // PER_PAGE + 1
 
 
 # --- failures stay per unit -------------------------------------------------------------------
