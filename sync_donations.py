@@ -66,7 +66,7 @@ class JsonReportingCommand(click.Command):
 
     def make_context(self, info_name: str | None, args: list[str],
                      parent: click.Context | None = None, **extra: Any) -> click.Context:
-        wants_json = asks_for_json(args)  # before parsing, which consumes `args`
+        wants_json = self.asks_for_json(args)  # before parsing, which consumes `args`
         try:
             return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as exc:
@@ -74,17 +74,38 @@ class JsonReportingCommand(click.Command):
                 echo_usage_json(exc.format_message())
             raise
 
+    def asks_for_json(self, args: list[str]) -> bool:
+        """Whether `args` ask for the run's --json object, read by click's own parser (so
+        `--db --json` names a file) without converting or checking a value. --status has an
+        object of its own, and a usage error there prints none."""
+        ctx = click.Context(self, ignore_unknown_options=True, resilient_parsing=True)
+        try:
+            options, _, _ = self.make_parser(ctx).parse_args(args=list(args))
+        except click.ClickException:
+            return False
+        return bool(options.get("as_json")) and not options.get("show_status")
 
-def asks_for_json(args: list[str]) -> bool:
-    options = args[:args.index("--")] if "--" in args else args
-    return "--json" in options
 
-
-def echo_usage_json(message: str, outcome: Outcome | None = None) -> None:
+def echo_usage_json(message: str, result: Result | None = None) -> None:
     """The `--json` object of a run refused as a usage error."""
-    outcome = outcome or Outcome(planned=False)
+    outcome = result.outcome if result is not None else Outcome(planned=False)
     outcome.set("failed", EXIT_USAGE, message)
-    click.echo(json.dumps(outcome.as_json(RequestStats(), 0.0)))
+    stats, elapsed = (result.stats, result.elapsed) if result is not None else (RequestStats(), 0)
+    echo_json(outcome.as_json(stats, elapsed))
+
+
+def echo_json(document: dict[str, Any], indent: int | None = None) -> None:
+    """Print a --json object. A stdout closed early (`| head`) or full costs the object,
+    with a line on stderr, not the run's exit code or a traceback."""
+    try:
+        click.echo(json.dumps(document, indent=indent))
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            click.echo(f"Error: could not write the JSON summary to stdout: "
+                       f"{exc.strerror or exc}", err=True)
+        # Python flushes stdout again on its way out and would fail there with a traceback.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def configure_logging(verbose: bool, quiet: bool) -> None:
@@ -244,8 +265,9 @@ def cli(ctx: click.Context, /, **params: Any) -> None:
     Safe to kill at any moment: re-running resumes where it stopped.
 
     Exit codes: 0 synced; 75 stopped early but safely (quota, --max-requests,
-    circuit breaker, another run holds the lock), re-run to resume; 1 failure;
-    2 usage error; 130/143 interrupted by SIGINT/SIGTERM.
+    circuit breaker, legislators out of reach for now, the database held by
+    another run or program), re-run to resume; 1 failure; 2 usage error;
+    130/143 interrupted by SIGINT/SIGTERM.
     """
     configure_logging(params["verbose"], params["quiet"])
     if params["show_status"]:
@@ -279,7 +301,7 @@ def report(result: Result, quiet: bool, as_json: bool) -> int:
     if outcome.exit_code == EXIT_USAGE:
         message = outcome.message or "usage error"
         if as_json:
-            echo_usage_json(message, outcome)
+            echo_usage_json(message, result)
         raise click.UsageError(message)
     summary = outcome.as_json(result.stats, result.elapsed)
     if not result.started:
@@ -287,7 +309,7 @@ def report(result: Result, quiet: bool, as_json: bool) -> int:
     elif not quiet or outcome.exit_code != EXIT_OK:
         print_summary(outcome, summary)
     if as_json:
-        click.echo(json.dumps(summary))
+        echo_json(summary)
     return outcome.exit_code
 
 
@@ -349,7 +371,7 @@ def print_status(db_path: str, cycles: list[int], as_json: bool) -> None:
         raise click.ClickException(str(exc)) from exc
     missing = [{"politician": bid, "candidate_ids": list(ids)} for bid, ids in unresolved]
     if as_json:
-        click.echo(json.dumps({"units": units, "unresolved": missing}, indent=2))
+        echo_json({"units": units, "unresolved": missing}, indent=2)
         return
     click.echo(f"{'committee':<10} {'cycle':>5} {'status':<9} {'rows':>8} "
                f"{'loaded_through':<20} {'completed_at':<20} {'check':<10} "

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sqlite3
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +132,46 @@ def test_a_usage_error_still_prints_the_json_object(cli: Cli, args: list[str],
     assert (report["exit_code"], report["status"], report["message"]) == (2, "failed", message)
     assert report["requests"]["total"] == 0
     assert proc.stderr.endswith(f"Error: {message}\n")
+    if args[0] == "--politician":  # refused once the run began: its id and time are real
+        assert isinstance(report["run_id"], int) and report["elapsed_s"] > 0
+
+
+@pytest.mark.parametrize("args", [
+    ["--db", "--json", "--cycle", "2025"],  # --json is the database's name here
+    ["--status", "--json", "--cycle", "2025"],  # --status has an object of its own
+])
+def test_a_usage_error_prints_no_run_object_when_none_was_asked_for(cli: Cli,
+                                                                    args: list[str]) -> None:
+    proc = subprocess.run(cli_command(*args), capture_output=True, text=True, env=clean_env(),
+                          timeout=60)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.endswith("Error: Invalid value for '--cycle': 2025 is odd; two-year "
+                                "periods end on even years\n")
+
+
+def test_a_stdout_that_cannot_take_the_json_costs_the_object_not_the_run(cli: Cli,
+                                                                         world) -> None:
+    # `sync --json > /dev/full`, or a reader that went away: the rows are saved and the exit
+    # code is the run's; one line says what was lost, and no traceback
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(cli.args("--json"), env=cli.env(), stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    assert proc.returncode == 0
+    assert proc.stderr == ("Error: could not write the JSON summary to stdout: No space left "
+                           "on device\n")
+    assert db_rows(cli.db) == expected_rows(world)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the child writes a byte
+    try:
+        gone = subprocess.run(cli.args("--json", "--batch-size", "0"), env=cli.env(),
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write_end)
+    assert gone.returncode == 2
+    assert gone.stderr.startswith(
+        "Error: could not write the JSON summary to stdout: Broken pipe\n")
+    assert "Traceback" not in gone.stderr
 
 
 def test_demo_key_warns_once(fake: FakeOpenFec, tmp_path: Path) -> None:
