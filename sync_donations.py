@@ -94,18 +94,24 @@ def echo_usage_json(message: str, result: Result | None = None) -> None:
     echo_json(outcome.as_json(stats, elapsed))
 
 
-def echo_json(document: dict[str, Any], indent: int | None = None) -> None:
-    """Print a --json object. A stdout closed early (`| head`) or full costs the object,
-    with a line on stderr, not the run's exit code or a traceback."""
+def echo_json(document: dict[str, Any], indent: int | None = None) -> bool:
+    return echo_stdout(json.dumps(document, indent=indent), "the JSON summary")
+
+
+def echo_stdout(text: str, what: str) -> bool:
+    """Print `text` on stdout; False if it could not be. A stdout closed early (`| head`)
+    or full costs the text, with a line on stderr, not a traceback."""
     try:
-        click.echo(json.dumps(document, indent=indent))
+        click.echo(text)
+        return True
     except OSError as exc:
         with contextlib.suppress(OSError):
-            click.echo(f"Error: could not write the JSON summary to stdout: "
-                       f"{exc.strerror or exc}", err=True)
+            click.echo(f"Error: could not write {what} to stdout: {exc.strerror or exc}",
+                       err=True)
         # Python flushes stdout again on its way out and would fail there with a traceback.
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return False
 
 
 def configure_logging(verbose: bool, quiet: bool) -> None:
@@ -370,22 +376,26 @@ def print_status(db_path: str, cycles: list[int], as_json: bool) -> None:
     except schema.DatabaseError as exc:
         raise click.ClickException(str(exc)) from exc
     missing = [{"politician": bid, "candidate_ids": list(ids)} for bid, ids in unresolved]
+    # the status is all --status has to say: failing to show it is the command failing
     if as_json:
-        echo_json({"units": units, "unresolved": missing}, indent=2)
+        if not echo_json({"units": units, "unresolved": missing}, indent=2):
+            raise click.exceptions.Exit(EXIT_FAILED)
         return
-    click.echo(f"{'committee':<10} {'cycle':>5} {'status':<9} {'rows':>8} "
-               f"{'loaded_through':<20} {'completed_at':<20} {'check':<10} "
-               f"{'upstream/here':<24} last_error")
-    for unit in units:
-        click.echo(
-            f"{unit['committee_id']:<10} {unit['cycle']:>5} {unit['status']:<9} "
-            f"{unit['rows_seen'] or 0:>8} {unit['loaded_through'] or '-':<20} "
-            f"{unit['completed_at'] or '-':<20} {unit['verify_status'] or 'unchecked':<10} "
-            f"{describe_check(unit):<24} {unit['last_error'] or ''}"
-        )
+    lines = [f"{'committee':<10} {'cycle':>5} {'status':<9} {'rows':>8} "
+             f"{'loaded_through':<20} {'completed_at':<20} {'check':<10} "
+             f"{'upstream/here':<24} last_error"]
+    lines += [
+        f"{unit['committee_id']:<10} {unit['cycle']:>5} {unit['status']:<9} "
+        f"{unit['rows_seen'] or 0:>8} {unit['loaded_through'] or '-':<20} "
+        f"{unit['completed_at'] or '-':<20} {unit['verify_status'] or 'unchecked':<10} "
+        f"{describe_check(unit):<24} {unit['last_error'] or ''}"
+        for unit in units
+    ]
     for item in missing:
         ids = ", ".join(item["candidate_ids"]) or "no FEC candidate id"
-        click.echo(f"no campaign committee: {item['politician']} ({ids})")
+        lines.append(f"no campaign committee: {item['politician']} ({ids})")
+    if not echo_stdout("\n".join(lines), "the status"):
+        raise click.exceptions.Exit(EXIT_FAILED)
 
 
 def describe_check(unit: dict[str, Any]) -> str:

@@ -161,6 +161,12 @@ def test_a_stdout_that_cannot_take_the_json_costs_the_object_not_the_run(cli: Cl
     assert proc.stderr == ("Error: could not write the JSON summary to stdout: No space left "
                            "on device\n")
     assert db_rows(cli.db) == expected_rows(world)
+    for args, what in ((["--status"], "the status"), (["--status", "--json"], "the JSON summary")):
+        with open("/dev/full", "w") as full:
+            status = subprocess.run(cli.args(*args), env=cli.env(), stdout=full,
+                                    stderr=subprocess.PIPE, text=True, timeout=60)
+        assert (status.returncode, status.stderr) == (
+            1, f"Error: could not write {what} to stdout: No space left on device\n")
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before the child writes a byte
     try:
