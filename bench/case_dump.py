@@ -34,6 +34,7 @@ TARGET = 300_000  # rows per second per core
 MEMORY_TARGET_MB = 150
 WORLD = common.WorldSpec(seed=11, politicians=200, cycles=(2026,), rows_scale=1.0)
 SCRIPT = Path(__file__).resolve()
+ATTEMPTS = 3  # each line: the least CPU of this many child processes, run interleaved
 
 
 @dataclass(frozen=True)
@@ -133,17 +134,30 @@ def run() -> DumpResult:
         size = path.stat().st_size
         common.say(f"dump: {ROWS:,} rows, {size / 1e6:.1f} MB archive, built in "
                    f"{time.perf_counter() - started:.0f}s")
-        result = DumpResult(
-            archive_mb=size / 1e6,
-            floor_zlib=run_child("--floor", str(path), "zlib"),
-            floor_isal=run_child("--floor", str(path), "isal"),
-            share=run_child("--read", str(path), str(int(COMMITTEES * KEPT_SHARE))),
-            everything=run_child("--read", str(path), str(COMMITTEES)),
-        )
+        kinds = {
+            "floor_zlib": ("--floor", str(path), "zlib"),
+            "floor_isal": ("--floor", str(path), "isal"),
+            "share": ("--read", str(path), str(int(COMMITTEES * KEPT_SHARE))),
+            "everything": ("--read", str(path), str(COMMITTEES)),
+        }
+        # A single process's CPU time on a shared host drifts by a quarter between runs; the
+        # least of several interleaved ones is what the code costs.
+        attempts: dict[str, list[Reading]] = {kind: [] for kind in kinds}
+        for _ in range(ATTEMPTS):
+            for kind, args in kinds.items():
+                attempts[kind].append(run_child(*args))
+        result = DumpResult(archive_mb=size / 1e6,
+                            **{kind: best_of(readings) for kind, readings in attempts.items()})
     for key, r in (("share", result.share), ("all", result.everything)):
         common.say(f"  {key}: {rate(r):,.0f} rows/s per core, "
                    f"{r.kept:,} kept, peak {r.maxrss_mb:.0f} MB")
     return result
+
+
+def best_of(readings: list[Reading]) -> Reading:
+    """The reading of least CPU, with the highest peak memory of them all."""
+    best = min(readings, key=lambda r: r.cpu_s)
+    return dataclasses.replace(best, maxrss_mb=max(r.maxrss_mb for r in readings))
 
 
 def rate(r: Reading) -> float:
@@ -173,7 +187,8 @@ def markdown(result: DumpResult) -> str:
         f"{COMMITTEES:,} committees, {result.archive_mb:.1f} MB. Each line is a child "
         "process reading the 2025-2026 table from a local file with "
         "`fec.dump.iter_dump_rows`; rows/s are rows of the table per CPU second of that "
-        "process, peak memory its own RSS.",
+        f"process, the best of {ATTEMPTS} runs interleaved; peak memory is the highest RSS "
+        "of those.",
         "",
         common.table(["what", "rows read", "rows kept", "CPU (s)", "rows/s per core",
                       "peak RSS (MB)"], rows),
