@@ -134,7 +134,7 @@ def test_rate_limit_below_our_pace_completes(world, tmp_path: Path, retry_after:
     with FakeOpenFec(world, api_keys=(KEY,), rate_limit=(15, 1.0),
                      send_retry_after=retry_after) as fake:
         cli = Cli(fake, tmp_path / "rl.db")
-        code, report, stderr = cli.run_json("--batch-size", "50", "--concurrency", "8")
+        code, report, stderr = cli.run_json("--batch-size", "100", "--concurrency", "8")
         log = fake.log
     assert code == 0, stderr
     # the limit bound the run: it needed more than one window's worth, and the server's
