@@ -24,10 +24,12 @@ from db import plan, schema, state
 from fec.client import RequestStats
 from fec.dump_source import FEC_DUMP_URL
 from fec.legislators import DEFAULT_URL as DEFAULT_LEGISLATORS
+from fec.legislators import is_url as is_legislators_url
 from fec.scheduler import FETCH_THREAD_PREFIX
 from sync.options import DEFAULT_API_URL, Options, current_cycle
 from sync.outcome import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE, SIGNAL_EXITS, Outcome
 from sync.run import Result, run_sync
+from sync.seed import is_dump_url
 from sync.signals import StopSignals
 
 logger = logging.getLogger("sync_donations")
@@ -86,12 +88,11 @@ class JsonReportingCommand(click.Command):
         return bool(options.get("as_json")) and not options.get("show_status")
 
 
-def echo_usage_json(message: str, result: Result | None = None) -> None:
-    """The `--json` object of a run refused as a usage error."""
-    outcome = result.outcome if result is not None else Outcome(planned=False)
+def echo_usage_json(message: str) -> None:
+    """The `--json` object of a run refused as a usage error before it began."""
+    outcome = Outcome(planned=False)
     outcome.set("failed", EXIT_USAGE, message)
-    stats, elapsed = (result.stats, result.elapsed) if result is not None else (RequestStats(), 0)
-    echo_json(outcome.as_json(stats, elapsed))
+    echo_json(outcome.as_json(RequestStats(), 0))
 
 
 def echo_json(document: dict[str, Any], indent: int | None = None) -> bool:
@@ -187,8 +188,7 @@ def check_legislators(ctx: click.Context, param: click.Parameter, value: str) ->
     spec = value.strip()
     if not spec:
         raise click.BadParameter("is empty")
-    return url_or_file(value, spec, example=DEFAULT_LEGISLATORS,
-                       is_url=spec.lower().startswith(("http://", "https://")))
+    return url_or_file(value, spec, example=DEFAULT_LEGISLATORS, is_url=is_legislators_url(spec))
 
 
 def check_dump_source(ctx: click.Context, param: click.Parameter,
@@ -196,8 +196,7 @@ def check_dump_source(ctx: click.Context, param: click.Parameter,
     if value is None:
         return None
     spec = value.strip()
-    return url_or_file(value, spec, example=FEC_DUMP_URL,
-                       is_url=spec.startswith(("http://", "https://")))
+    return url_or_file(value, spec, example=FEC_DUMP_URL, is_url=is_dump_url(spec))
 
 
 DEMO_KEY_WARNING = (
@@ -305,10 +304,10 @@ def run_cli(opts: Options, as_json: bool, verbose: bool) -> int:
 def report(result: Result, quiet: bool, as_json: bool) -> int:
     outcome = result.outcome
     if outcome.exit_code == EXIT_USAGE:
-        message = outcome.message or "usage error"
+        outcome.message = outcome.message or "usage error"
         if as_json:
-            echo_usage_json(message, result)
-        raise click.UsageError(message)
+            echo_json(outcome.as_json(result.stats, result.elapsed))
+        raise click.UsageError(outcome.message)
     summary = outcome.as_json(result.stats, result.elapsed)
     if not result.started:
         click.echo(f"Error: {outcome.message}", err=True)

@@ -40,7 +40,7 @@ class Politician:
 
 def load_legislators(source: str, *, timeout: float = 30.0) -> list[Politician]:
     """Load from an http(s) URL or a local path; raise LegislatorsError with one line."""
-    text = _download(source, timeout) if _is_url(source) else _read_file(source)
+    text = _download(source, timeout) if is_url(source) else _read_file(source)
     try:
         entries = json.loads(text)
     except ValueError as exc:
@@ -67,7 +67,8 @@ def load_legislators(source: str, *, timeout: float = 30.0) -> list[Politician]:
     return list(politicians.values())
 
 
-def _is_url(source: str) -> bool:
+def is_url(source: str) -> bool:
+    """How load_legislators tells a URL from a path."""
     return source.lower().startswith(("http://", "https://"))
 
 

@@ -120,8 +120,13 @@ class SeedReport:
         return lines
 
 
+def is_dump_url(spec: str) -> bool:
+    """How make_source tells a URL from a path."""
+    return spec.startswith(("http://", "https://"))
+
+
 def make_source(spec: str, stop: threading.Event, backoff_factor: float) -> DumpSource:
-    if spec.startswith(("http://", "https://")):
+    if is_dump_url(spec):
         return HttpSource(spec, stop=stop, backoff_factor=backoff_factor)
     return FileSource(spec)
 
