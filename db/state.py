@@ -109,8 +109,7 @@ def save_politicians(conn: sqlite3.Connection, politicians: Iterable[PoliticianR
 
 def politicians_loaded_at(conn: sqlite3.Connection) -> str | None:
     """When the legislators list was last loaded (None: never)."""
-    row = conn.execute("SELECT MAX(loaded_at) FROM politicians").fetchone()
-    return None if row is None else cast(str | None, row[0])
+    return cast(str | None, conn.execute("SELECT MAX(loaded_at) FROM politicians").fetchone()[0])
 
 
 def unknown_politicians(conn: sqlite3.Connection, bioguide_ids: Sequence[str]) -> list[str]:
