@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +23,13 @@ KEY = "test-key-0123456789"
 CYCLES = (2024, 2026)
 MOCK_BASE = "http://127.0.0.1:9/v1"  # what the `client` fixture talks to, mocked by `api`
 WAIT_S = 60.0  # a safety net for event waits: reaching it is a failure, never a pass
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then let go)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def cli_command(*args: str) -> list[str]:

@@ -13,7 +13,16 @@ from typing import Any
 import pytest
 
 from tests.fake_openfec import FakeOpenFec, Faults
-from tests.support import CYCLES, KEY, Cli, clean_env, cli_command, db_rows, expected_rows
+from tests.support import (
+    CYCLES,
+    KEY,
+    Cli,
+    clean_env,
+    cli_command,
+    closed_port,
+    db_rows,
+    expected_rows,
+)
 
 JSON_KEYS = {"run_id", "exit_code", "status", "message", "resume_after", "units", "rows",
              "requests", "elapsed_s", "failures", "unresolved", "verification", "dump"}
@@ -247,11 +256,7 @@ def test_dead_lookups_stop_safely(world, tmp_path: Path) -> None:
 
 
 def test_an_api_that_refuses_connections_stops_safely_in_one_line(cli: Cli) -> None:
-    import socket
-
-    with socket.socket() as closed:  # a port nobody listens on once it is closed
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
+    port = closed_port()
     cli.extra_env["SYNC_DONATIONS_RETRY_BACKOFF"] = "0.01"
     proc = cli.run("--api-url", f"http://127.0.0.1:{port}/v1")
     assert proc.returncode == 75

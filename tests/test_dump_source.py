@@ -4,7 +4,6 @@ resuming after cuts and resets, 503s, the weekly replacement, and a local file."
 from __future__ import annotations
 
 import os
-import socket
 import threading
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from tests.fake_dump.archive import fec_archive
 from tests.fake_dump.reference_rows import ROWS_2024, ROWS_2026, WANTED, make_row
 from tests.fake_dump.schema import COLUMN_NAMES, child_table
 from tests.fake_dump.server import FakeDumpServer
+from tests.support import closed_port
 
 TABLE = child_table(2026)
 ROWS = {2024: [[r[c] for c in COLUMN_NAMES] for r in ROWS_2024],
@@ -202,10 +202,7 @@ def test_http_errors_are_one_line() -> None:
         assert str(caught.value) == (
             f"could not download the dump at {missing}: the server answered HTTP 404 "
             "(an empty body)")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    closed = f"http://127.0.0.1:{port}/fec_fitem_sched_a.dump"
+    closed = f"http://127.0.0.1:{closed_port()}/fec_fitem_sched_a.dump"
     with pytest.raises(DumpDownloadError, match=f"^could not download the dump at {closed}: "):
         open_dump(HttpSource(closed, max_retries=1, backoff_factor=0.001))
 

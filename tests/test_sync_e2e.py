@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from tests.support import (
     KEY,
     WAIT_S,
     Cli,
+    closed_port,
     db_rows,
     expected_rows,
     integrity,
@@ -246,9 +246,7 @@ def test_second_concurrent_run_exits_75_and_sends_nothing(cli: Cli, fake: FakeOp
 
 def test_legislators_out_of_reach_stop_safely_and_a_missing_list_fails(cli: Cli, fake,
                                                                         world) -> None:
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/legislators-current.json"
+    closed = f"http://127.0.0.1:{closed_port()}/legislators-current.json"
     code, report, stderr = cli.run_json("--legislators", closed)
     assert (code, report["status"]) == (75, "stopped"), stderr
     assert stderr.splitlines()[-1] == (

@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import sqlite3
 import threading
 from pathlib import Path
@@ -31,7 +30,7 @@ from sync.pipeline import Pipeline
 from sync.run import run_sync
 from sync.signals import StopSignals
 from tests.fake_openfec import FakeOpenFec
-from tests.support import CYCLES, KEY, db_rows, expected_rows
+from tests.support import CYCLES, KEY, closed_port, db_rows, expected_rows
 
 
 def options(fake: FakeOpenFec, db: Path, **changes: Any) -> Options:
@@ -269,9 +268,7 @@ def test_a_failed_refresh_keeps_the_list_with_a_warning(
         "No such file or directory"]
     # nor does a download that fails for now (a transient error, which would otherwise
     # stop the run with 75)
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/legislators-current.json"
+    closed = f"http://127.0.0.1:{closed_port()}/legislators-current.json"
     caplog.clear()
     with (contextlib.closing(schema.connect(tmp_path / "p.db")) as conn,
           caplog.at_level(logging.WARNING, logger="sync.bootstrap")):
