@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -57,9 +57,9 @@ class CheckTally:
 class WriterIO:
     """fec.verify.CheckIO over the client and the writer's queue (runs in worker threads)."""
 
-    def __init__(self, client: FecClient, writer: SQLiteWriter, put: Callable[[Any], None],
-                 *, per_page: int, tally: CheckTally) -> None:
-        self.client, self.writer, self.put = client, writer, put
+    def __init__(self, client: FecClient, writer: SQLiteWriter, *, per_page: int,
+                 tally: CheckTally) -> None:
+        self.client, self.writer = client, writer
         self.per_page, self.tally = per_page, tally
 
     def count(self, committee_ids: Sequence[str], cycle: int,
@@ -81,7 +81,7 @@ class WriterIO:
         for page in iter_pages(self.client, [unit[0]], unit[1], per_page=self.per_page,
                                window=window, kind="verify"):
             served += len(page.rows)
-            self.put(WindowPage(unit[0], unit[1], span, page.rows, page.done, started_at))
+            self.writer.put(WindowPage(unit[0], unit[1], span, page.rows, page.done, started_at))
         return served
 
     def record(self, verdicts: Sequence[Verdict]) -> None:
@@ -89,12 +89,12 @@ class WriterIO:
                             verdict.local, len(verdict.units), verdict.live.get(
                                 (committee_id, cycle), verdict.local))
                   for verdict in verdicts for committee_id, cycle in verdict.units]
-        self.put(ChecksDone(tuple(checks)))
+        self.writer.put(ChecksDone(tuple(checks)))
         self.tally.add(verdicts)
 
     def _ask(self, units: tuple[Unit, ...], dates_of: Unit | None) -> dict[str, Any]:
         reply: Future[Any] = Future()
-        self.put(CountQuery(units, dates_of, reply))
+        self.writer.put(CountQuery(units, dates_of, reply))
         while True:  # the writer answers once everything queued before is committed
             try:
                 answer: dict[str, Any] = reply.result(timeout=0.5)

@@ -67,7 +67,7 @@ class Pipeline:
         self.writer = SQLiteWriter(db_path, self.messages, stop=stop, on_commit=on_commit)
         self.failures: list[dict[str, Any]] = []
         self.checks = CheckTally()
-        self.io = WriterIO(client, self.writer, self._put, per_page=per_page, tally=self.checks)
+        self.io = WriterIO(client, self.writer, per_page=per_page, tally=self.checks)
 
     def run(self, plans: Sequence[UnitPlan], unchecked: Sequence[Unit] = ()) -> None:
         """Sync every planned unit and check the counts of those completed (and of
@@ -92,7 +92,7 @@ class Pipeline:
 
     def queue_page(self, chain: Chain, page: Page) -> None:
         """Hand a fetched page to the writer (runs in a fetch thread; blocks when it lags)."""
-        self._put(PageFetched(
+        self.writer.put(PageFetched(
             chain.chain_id, chain.cycle, chain.committee_ids, page.rows, page.cursor, page.done,
             starts_pass=chain.starts_pass, min_load_date=chain.min_load_date,
             sort=SORT if chain.starts_pass else None,
@@ -111,9 +111,5 @@ class Pipeline:
             logger.warning("unit %s/%s failed: %s", committee_id, cycle, exc)
             self.failures.append({"committee_id": committee_id, "cycle": cycle,
                                   "error": str(exc)})
-            self._put(UnitFailed(committee_id, cycle, str(exc)))
+            self.writer.put(UnitFailed(committee_id, cycle, str(exc)))
 
-    def _put(self, message: Any) -> None:
-        # A writer already gone drops the message: a request that outlived a stop, whose
-        # page is simply not saved.
-        self.writer.put(message)
