@@ -21,7 +21,7 @@ from datetime import UTC, timedelta
 from pathlib import Path
 
 from tests.fake_openfec import FakeOpenFec, World, generate_world
-from tests.fake_openfec.demo import KEY, ROOT, build_parser, cli_command, cli_env
+from tests.fake_openfec.demo import KEY, ROOT, build_parser, cli_command, cli_env, prepare
 
 from .archive import world_archive
 from .server import FakeDumpServer
@@ -35,13 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.description = (__doc__ or "").splitlines()[0]
     parser.set_defaults(db=os.environ.get("DONATIONS_DB", "demo-dump.db"))
     args = parser.parse_args(argv)
-    args.db = str(Path(args.db).resolve())
-    if args.fresh:
-        for suffix in ("", "-wal", "-shm"):
-            Path(args.db + suffix).unlink(missing_ok=True)
-    print(f"generating {args.politicians} politicians (seed {args.seed})...", flush=True)
-    args.cycles = sorted(set(args.cycles or [2026]))
-    world_cycles = [int(c) for c in args.world_cycles.split(",") if c.strip()] or args.cycles
+    world_cycles = prepare(args)
     world = generate_world(args.seed, politicians=args.politicians, cycles=world_cycles,
                            rows_scale=args.rows_scale)
     snapshot = world.dump_snapshot()

@@ -92,8 +92,9 @@ def report(fake: FakeOpenFec, world: World, db: str, cycles: list[int], elapsed:
     print(f"rows in {db} for {label}: {len(got)}; expected {len(want)}: {verdict}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def prepare(args: argparse.Namespace) -> list[int]:
+    """Settle the parsed arguments (an absolute --db, --fresh, the cycles to sync) and
+    return the cycles the world is generated for."""
     args.db = str(Path(args.db).resolve())  # the CLI runs from the repository root
     if args.fresh:
         for suffix in ("", "-wal", "-shm"):
@@ -101,6 +102,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"generating {args.politicians} politicians (seed {args.seed})...", flush=True)
     args.cycles = sorted(set(args.cycles or [2026]))
     world_cycles = [int(c) for c in args.world_cycles.split(",") if c.strip()] or args.cycles
+    return world_cycles
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    world_cycles = prepare(args)
     world = generate_world(args.seed, politicians=args.politicians, cycles=world_cycles,
                            rows_scale=args.rows_scale)
     fake = FakeOpenFec(world, api_keys=(KEY,), latency=args.latency,
